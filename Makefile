@@ -1,0 +1,45 @@
+# The two commands of README.md: `make run` starts the platform, `make test` runs every test.
+# Each sets itself up first: virtualenv, dependencies, generated code (migrations run as each
+# service starts).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+GENERATED := proto/python/.generated
+PROTOS := $(shell find proto/ostan -name '*.proto')
+PACKAGES := proto/python kit gateway $(wildcard services/*)
+PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
+
+.PHONY: run test setup gen lint bench clean
+
+run: setup
+	$(BIN)/python -m ostan_kit.stack run
+
+test: setup
+	$(BIN)/python -m pytest
+
+setup: $(INSTALLED) $(GENERATED)
+
+$(INSTALLED): constraints.txt requirements-dev.txt $(PYPROJECTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat \
+		$(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	touch $@
+
+$(GENERATED): $(PROTOS) tools/gen_proto.py $(INSTALLED)
+	rm -rf proto/python/ostan
+	$(BIN)/python tools/gen_proto.py
+	touch $@
+
+gen: $(GENERATED)
+
+lint: setup
+	cd proto && ../$(BIN)/buf lint
+
+bench: setup
+	$(BIN)/python bench/catalogue.py
+
+clean:
+	rm -rf $(VENV) proto/python/ostan $(GENERATED)

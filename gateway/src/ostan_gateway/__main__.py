@@ -1,0 +1,24 @@
+import uvicorn
+
+from ostan_kit.logs import configure_logging
+from ostan_kit.telemetry import configure_tracing
+from ostan_gateway.app import create_app
+from ostan_gateway.settings import GatewaySettings
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level)
+    configure_tracing("gateway")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()

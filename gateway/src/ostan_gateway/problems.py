@@ -1,0 +1,117 @@
+"""Every error the gateway answers is an RFC 9457 problem (``application/problem+json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from ostan_kit.errors import RemoteError
+
+MEDIA_TYPE = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    500: "Internal error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+}
+
+_HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 422,
+    grpc.StatusCode.OUT_OF_RANGE: 422,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 503,
+    grpc.StatusCode.CANCELLED: 503,
+}
+
+
+class Problem(Exception):
+    def __init__(self, status: int, detail: str, *, slug: str = "", **extensions: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug or _TITLES.get(status, "error").lower().replace(" ", "-")
+        self.extensions = extensions
+
+
+def problem_response(problem: Problem, instance: str = "", headers: dict[str, str] | None = None) -> Response:
+    body = {
+        "type": f"/problems/{problem.slug}",
+        "title": _TITLES.get(problem.status, "Error"),
+        "status": problem.status,
+        "detail": problem.detail,
+        **({"instance": instance} if instance else {}),
+        **problem.extensions,
+    }
+    return Response(orjson.dumps(body), status_code=problem.status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def from_remote(service: str, error: RemoteError) -> Problem:
+    """The problem a failed call to ``service`` becomes."""
+    status = _HTTP_STATUS.get(error.code, 502)
+    if status == 503:
+        return Problem(
+            503,
+            f"the {service} service did not answer in time or is down; try again later",
+            slug="service-unavailable",
+            service=service,
+        )
+    if status == 502:
+        return Problem(502, f"the {service} service failed: {error.message}", service=service)
+    extensions: dict[str, Any] = {"service": service}
+    if error.violations:
+        extensions["errors"] = [{"field": v.field, "message": v.description} for v in error.violations]
+    return Problem(status, error.message, **extensions)
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] if parts[0] == "body" else parts
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, problem: Problem) -> Response:
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in error.errors()]
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return problem_response(
+            Problem(422, f"the request is invalid: {fields}", slug="invalid-request", errors=errors),
+            request.url.path,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, error: HTTPException) -> Response:
+        detail = error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "Error")
+        return problem_response(Problem(error.status_code, detail), request.url.path, error.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> Response:
+        return problem_response(Problem(500, "an unexpected error; it has been logged"), request.url.path)

@@ -1,0 +1,77 @@
+"""The gateway's gRPC clients of the office services: one channel each, a deadline on every call."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry import propagate
+
+from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc
+from ostan_kit.errors import describe
+from ostan_gateway.problems import Problem, from_remote
+
+
+@dataclass
+class ServiceClient:
+    name: str
+    address: str
+    channel: grpc.aio.Channel
+    catalogue: catalogue_pb2_grpc.CatalogueServiceStub
+    cases: case_pb2_grpc.CaseServiceStub
+    health: health_pb2_grpc.HealthStub
+
+
+def trace_metadata() -> tuple[tuple[str, str], ...]:
+    """The current trace context as gRPC metadata, so the service continues the same trace."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return tuple(carrier.items())
+
+
+class Services:
+    def __init__(self, addresses: dict[str, str]) -> None:
+        self.clients: dict[str, ServiceClient] = {}
+        for name, address in addresses.items():
+            channel = grpc.aio.insecure_channel(address)
+            self.clients[name] = ServiceClient(
+                name=name,
+                address=address,
+                channel=channel,
+                catalogue=catalogue_pb2_grpc.CatalogueServiceStub(channel),
+                cases=case_pb2_grpc.CaseServiceStub(channel),
+                health=health_pb2_grpc.HealthStub(channel),
+            )
+
+    def __getitem__(self, name: str) -> ServiceClient:
+        return self.clients[name]
+
+    async def call(self, service: str, method: Any, request: Any, timeout: float) -> Any:
+        """Call ``method`` of ``service``; a failure becomes the problem the client should see."""
+        try:
+            return await method(request, timeout=timeout, metadata=trace_metadata())
+        except grpc.aio.AioRpcError as error:
+            raise from_remote(service, describe(error)) from error
+
+    async def health(self, timeout: float) -> dict[str, str]:
+        """Each service's overall health status name, or why it could not be asked."""
+
+        async def check(client: ServiceClient) -> str:
+            try:
+                response = await client.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+            except grpc.aio.AioRpcError as error:
+                return error.code().name
+            return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+        names = list(self.clients)
+        statuses = await asyncio.gather(*(check(self.clients[name]) for name in names))
+        return dict(zip(names, statuses, strict=True))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(client.channel.close() for client in self.clients.values()))
+
+
+__all__ = ["Problem", "ServiceClient", "Services"]

@@ -1,0 +1,1 @@
+"""The Ostan service chassis: what every office service and the gateway share."""

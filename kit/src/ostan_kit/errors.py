@@ -1,0 +1,134 @@
+"""Errors that cross a service boundary: a gRPC status with ``google.rpc`` details.
+
+Handlers raise ``ServiceError`` subclasses; ``rpc_method`` turns them into a status with details
+(field violations for bad input), and ``describe`` reads them back on the calling side.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from opentelemetry import propagate, trace
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class ServiceError(Exception):
+    code = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str, violations: list[FieldViolation] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.violations = violations or []
+
+
+class InvalidArgument(ServiceError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(ServiceError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class Conflict(ServiceError):
+    code = grpc.StatusCode.ABORTED
+
+
+class Unavailable(ServiceError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+def to_status(error: ServiceError) -> grpc.Status:
+    status = status_pb2.Status(code=error.code.value[0], message=error.message)
+    if error.violations:
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in error.violations
+                ]
+            )
+        )
+        status.details.append(detail)
+    return rpc_status.to_status(status)
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def rpc_method(handler: Handler) -> Handler:
+    """Decorate a servicer method: it runs in a span that continues the caller's trace context,
+    a ServiceError becomes its status with details, and anything else INTERNAL."""
+    tracer = trace.get_tracer("ostan.grpc")
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        carrier = {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
+        with tracer.start_as_current_span(
+            handler.__qualname__, context=propagate.extract(carrier), kind=trace.SpanKind.SERVER
+        ):
+            try:
+                return await handler(self, request, context)
+            except ServiceError as error:
+                await context.abort_with_status(to_status(error))
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                log.exception("unexpected error in %s", handler.__qualname__)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service's log")
+
+    return wrapper  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RemoteError:
+    code: grpc.StatusCode
+    message: str
+    violations: list[FieldViolation]
+
+
+def describe(error: grpc.aio.AioRpcError) -> RemoteError:
+    """The code, message and field violations of a failed call."""
+    violations: list[FieldViolation] = []
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:  # malformed details: keep the code and message
+        status = None
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad_request = error_details_pb2.BadRequest()
+                detail.Unpack(bad_request)
+                violations.extend(
+                    FieldViolation(v.field, v.description) for v in bad_request.field_violations
+                )
+    return RemoteError(error.code(), error.details() or "", violations)
+
+
+__all__ = [
+    "Conflict",
+    "FieldViolation",
+    "InvalidArgument",
+    "NotFound",
+    "RemoteError",
+    "ServiceError",
+    "Unavailable",
+    "describe",
+    "rpc_method",
+    "to_status",
+]

@@ -1,0 +1,115 @@
+"""Alembic for every service: one history per service, in ``services/<name>/migrations``.
+
+A service's ``env.py`` is ``run_env()``; its revisions call the chassis steps defined here, so the
+tables every service shares are written once and each service still owns its own history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+from ostan_kit.db import create_engine
+from ostan_kit.models import Base
+
+
+def alembic_config(migrations_dir: Path, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(migrations_dir: Path, url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision``. Blocking: call it outside the event loop."""
+    command.upgrade(alembic_config(migrations_dir, url), revision)
+
+
+def run_env() -> None:
+    """The body of every service's ``migrations/env.py``."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=Base.metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def run(connection: Connection) -> None:
+        context.configure(connection=connection, target_metadata=Base.metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def main() -> None:
+        engine = create_engine(url)
+        async with engine.connect() as connection:
+            await connection.run_sync(run)
+        await engine.dispose()
+
+    asyncio.run(main())
+
+
+def _timestamp(name: str, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def chassis_0001_upgrade() -> None:
+    """Cases, their history and sequences, idempotency keys and the outbox."""
+    op.create_table(
+        "cases",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("code", sa.String(32), nullable=False, unique=True),
+        sa.Column("process", sa.String(100), nullable=False),
+        sa.Column("process_version", sa.Integer, nullable=False),
+        sa.Column("state", sa.String(64), nullable=False),
+        sa.Column("data", sa.JSON, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        _timestamp("created_at"),
+        _timestamp("updated_at"),
+    )
+    op.create_index("ix_cases_process_state", "cases", ["process", "state"])
+    op.create_table(
+        "case_history",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+        sa.Column("event", sa.String(64), nullable=False),
+        sa.Column("from_state", sa.String(64), nullable=False),
+        sa.Column("to_state", sa.String(64), nullable=False),
+        sa.Column("actor_role", sa.String(64), nullable=False),
+        _timestamp("at"),
+    )
+    op.create_index("ix_case_history_case_id", "case_history", ["case_id"])
+    op.create_table(
+        "case_sequences",
+        sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("next_value", sa.Integer, nullable=False),
+    )
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("operation", sa.String(100), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("case_code", sa.String(32), nullable=False),
+        _timestamp("created_at"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("headers", sa.JSON, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        _timestamp("created_at"),
+        _timestamp("published_at", nullable=True),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("last_error", sa.Text, nullable=False),
+    )
+    op.create_index("ix_outbox_unpublished", "outbox", ["published_at", "created_at"])
+
+
+def chassis_0001_downgrade() -> None:
+    for table in ("outbox", "idempotency_keys", "case_sequences", "case_history", "cases"):
+        op.drop_table(table)

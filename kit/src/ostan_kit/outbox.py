@@ -1,0 +1,130 @@
+"""The transactional outbox: an event is a row committed with the change it reports, and a relay
+publishes it to JetStream once the bus is reachable (``Nats-Msg-Id`` = row id, so a republish
+after a crash between publish and mark is dropped by the server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timezone
+
+import uuid_utils
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from opentelemetry import propagate
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ostan_kit import cloudevents
+from ostan_kit.bus import Bus
+from ostan_kit.db import Database, is_sqlite
+from ostan_kit.models import OutboxRow
+
+log = logging.getLogger(__name__)
+
+
+def message_json(message: Message) -> bytes:
+    as_dict = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return json.dumps(as_dict, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def add_event(
+    session: AsyncSession,
+    *,
+    service: str,
+    subject: str,
+    ce_subject: str,
+    message: Message,
+    time: datetime,
+) -> OutboxRow:
+    """Stage a CloudEvent in ``session``; it commits, or not, with the caller's transaction."""
+    event_id = str(uuid_utils.uuid7())
+    trace: dict[str, str] = {}
+    propagate.inject(trace)
+    headers = cloudevents.binary_headers(
+        event_id=event_id,
+        source=f"/ostan/services/{service}",
+        event_type=subject,
+        subject=ce_subject,
+        time=time,
+        data_schema=message.DESCRIPTOR.full_name,
+        extra=trace,
+    )
+    row = OutboxRow(
+        id=event_id,
+        subject=subject,
+        headers=headers,
+        payload=message_json(message),
+        created_at=time,
+        published_at=None,
+        attempts=0,
+        last_error="",
+    )
+    session.add(row)
+    return row
+
+
+class OutboxRelay:
+    def __init__(self, database: Database, bus: Bus, *, batch: int, poll_seconds: float) -> None:
+        self.database = database
+        self.bus = bus
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    def wake(self) -> None:
+        """Tell the relay a transaction with events has committed."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if not self.bus.connected:
+                continue
+            try:
+                while await self.publish_pending() == self.batch:
+                    pass
+            except Exception as error:  # the database or bus failed mid-batch: retry next round
+                log.warning("outbox relay round failed", extra={"error": str(error)})
+
+    async def publish_pending(self) -> int:
+        """Publish up to one batch of unpublished events in order; return how many were sent."""
+        async with self.database.session() as session, session.begin():
+            query = (
+                select(OutboxRow)
+                .where(OutboxRow.published_at.is_(None))
+                .order_by(OutboxRow.created_at, OutboxRow.id)
+                .limit(self.batch)
+            )
+            if not is_sqlite(self.database.url):
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.scalars(query)).all()
+            sent = 0
+            for row in rows:
+                try:
+                    await self.bus.publish(row.subject, row.payload, row.headers)
+                except Exception as error:  # keep order: stop at the first failure
+                    row.attempts += 1
+                    row.last_error = str(error)[:500]
+                    log.warning("outbox publish failed", extra={"event_id": row.id, "error": str(error)})
+                    break
+                row.published_at = datetime.now(timezone.utc)
+                sent += 1
+            return sent
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass

@@ -1,0 +1,173 @@
+"""Running an office service: migrate, serve gRPC with health and reflection, relay the outbox,
+and stop gracefully on SIGTERM. Each service's entry point is ``run(name, root)``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc
+from ostan_kit.bus import Bus
+from ostan_kit.cases import CaseEngine
+from ostan_kit.catalogue import load_catalogue
+from ostan_kit.db import Database
+from ostan_kit.logs import configure_logging
+from ostan_kit.migrations import upgrade
+from ostan_kit.outbox import OutboxRelay
+from ostan_kit.processes import load_processes
+from ostan_kit.registry import SERVICES
+from ostan_kit.servicers import CaseServicer, CatalogueServicer
+from ostan_kit.settings import ServiceSettings, load_settings
+from ostan_kit.telemetry import configure_tracing
+
+log = logging.getLogger(__name__)
+
+CATALOGUE = catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name
+CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass(frozen=True)
+class ServiceLayout:
+    """Where a service keeps its data, next to its code."""
+
+    root: Path
+
+    @property
+    def catalogue(self) -> Path:
+        return self.root / "catalogue"
+
+    @property
+    def processes(self) -> Path:
+        return self.root / "processes"
+
+    @property
+    def migrations(self) -> Path:
+        return self.root / "migrations"
+
+
+class OfficeService:
+    def __init__(self, settings: ServiceSettings, layout: ServiceLayout) -> None:
+        info = SERVICES[settings.service]
+        self.settings = settings
+        self.layout = layout
+        self.database = Database(settings.resolved_database_url)
+        self.bus = Bus(
+            settings.nats_url,
+            name=f"ostan-{settings.service}",
+            stream=info.stream,
+            subjects=[f"ostan.{settings.service}.>"],
+        )
+        self.relay = OutboxRelay(
+            self.database, self.bus, batch=settings.outbox_batch, poll_seconds=settings.outbox_poll_seconds
+        )
+        self.engine = CaseEngine(settings.service, self.database, load_processes(layout.processes))
+        self.catalogue = load_catalogue(layout.catalogue)
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self._probe: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.server = grpc.aio.server()
+        catalogue_pb2_grpc.add_CatalogueServiceServicer_to_server(
+            CatalogueServicer(self.settings.service, self.catalogue), self.server
+        )
+        case_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(self.engine, self.relay.wake), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        if self.settings.reflection:
+            reflection.enable_server_reflection(
+                (CATALOGUE, CASES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+            )
+        address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        self.port = self.server.add_insecure_port(address)
+        if not self.port:
+            raise RuntimeError(f"cannot listen on {address}")
+        for name in ("", CATALOGUE, CASES):
+            await self.health.set(name, NOT_SERVING)
+        # The catalogue is served from memory: it needs neither the database nor the bus.
+        await self.health.set(CATALOGUE, SERVING)
+        await self.server.start()
+        self.bus.start()
+        self.relay.start()
+        self._probe = asyncio.create_task(self._probe_dependencies(), name="health-probe")
+        log.info(
+            "serving",
+            extra={
+                "address": f"{self.settings.grpc_host}:{self.port}",
+                "catalogue_entries": len(self.catalogue),
+                "processes": sorted(self.engine.processes),
+            },
+        )
+
+    async def _probe_dependencies(self) -> None:
+        """Overall health needs the database and the bus; cases need the database."""
+        last: tuple[bool, bool] | None = None
+        while True:
+            database_ok = await self.database.ping()
+            bus_ok = self.bus.connected
+            if (database_ok, bus_ok) != last:
+                await self.health.set(CASES, SERVING if database_ok else NOT_SERVING)
+                await self.health.set("", SERVING if database_ok and bus_ok else NOT_SERVING)
+                log.info("health", extra={"database": database_ok, "bus": bus_ok})
+                last = (database_ok, bus_ok)
+            await asyncio.sleep(self.settings.health_interval_seconds)
+
+    async def stop(self) -> None:
+        """Refuse new calls, let in-flight calls finish within the grace period, then close."""
+        await self.health.enter_graceful_shutdown()
+        if self._probe is not None:
+            self._probe.cancel()
+        if self.server is not None:
+            await self.server.stop(self.settings.shutdown_grace_seconds)
+        await self.relay.stop()
+        # Events committed by the last calls leave now if the bus is there; else they wait.
+        if self.bus.connected:
+            try:
+                await asyncio.wait_for(self.relay.publish_pending(), timeout=5)
+            except Exception as error:  # they stay in the outbox for the next start
+                log.warning("final outbox flush failed", extra={"error": str(error)})
+        await self.bus.close()
+        await self.database.close()
+        log.info("stopped")
+
+
+async def serve(settings: ServiceSettings, layout: ServiceLayout) -> None:
+    if settings.migrate_on_start:
+        await asyncio.to_thread(upgrade, layout.migrations, settings.resolved_database_url)
+    service = OfficeService(settings, layout)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await service.start()
+    await stop.wait()
+    log.info("stopping")
+    await service.stop()
+
+
+def run(name: str, root: Path) -> None:
+    """The entry point of the service ``name`` whose folder is ``root``.
+
+    ``python -m ostan_<name>`` serves; ``python -m ostan_<name> migrate`` only migrates.
+    """
+    settings = load_settings(name)
+    configure_logging(name, settings.log_level)
+    configure_tracing(name)
+    layout = ServiceLayout(root)
+    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    if command == "migrate":
+        upgrade(layout.migrations, settings.resolved_database_url)
+    elif command == "serve":
+        asyncio.run(serve(settings, layout))
+    else:
+        raise SystemExit(f"usage: python -m {SERVICES[name].package} [serve|migrate]")

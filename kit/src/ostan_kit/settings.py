@@ -1,0 +1,47 @@
+"""Settings from environment variables, one prefix per service (e.g. ``OSTAN_URBAN_GRPC_PORT``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ostan_kit.registry import SERVICES
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service: str
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    # Default: an SQLite file under state_dir; production: postgresql+asyncpg://…
+    database_url: str = ""
+    nats_url: str = "nats://127.0.0.1:14222"
+    state_dir: Path = Path(".ostan")
+    log_level: str = "INFO"
+    migrate_on_start: bool = True
+    reflection: bool = True
+    # How often the database and the bus are probed for the health service.
+    health_interval_seconds: float = Field(default=1.0, gt=0)
+    # How long in-flight calls may run after SIGTERM before they are cancelled.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_batch: int = Field(default=100, ge=1)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = (self.state_dir / "db" / f"{self.service}.db").resolve()
+        return f"sqlite+aiosqlite:///{path}"
+
+
+def load_settings(service: str) -> ServiceSettings:
+    """The settings of ``service`` from its environment prefix, e.g. ``OSTAN_FOREIGN_NATIONALS_``."""
+    info = SERVICES[service]
+    settings = ServiceSettings(_env_prefix=info.env_prefix, service=service)
+    if not settings.grpc_port:
+        settings = settings.model_copy(update={"grpc_port": info.default_port})
+    return settings

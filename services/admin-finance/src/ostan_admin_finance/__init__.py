@@ -1,0 +1,1 @@
+"""The admin-finance office service: its catalogue and processes are data beside this package."""

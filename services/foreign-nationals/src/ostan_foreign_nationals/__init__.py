@@ -1,0 +1,1 @@
+"""The foreign-nationals office service: its catalogue and processes are data beside this package."""

@@ -1,0 +1,1 @@
+"""The governor office service: its catalogue and processes are data beside this package."""

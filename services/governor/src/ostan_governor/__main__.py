@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from ostan_kit.service import run
+
+# Registers the application forms this service's process definitions name.
+from ostan.governor.v1 import forms_pb2  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main() -> None:
+    run("governor", ROOT)
+
+
+if __name__ == "__main__":
+    main()

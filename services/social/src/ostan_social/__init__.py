@@ -1,0 +1,1 @@
+"""The social office service: its catalogue and processes are data beside this package."""
