@@ -1,0 +1,58 @@
+"""Shared test fixtures: where the services' databases live.
+
+With ``OSTAN_TEST_DATABASE_URL`` naming a PostgreSQL server (as ``.ci/run`` does), every service
+gets a database of its own there, created for the run and dropped after it; otherwise each uses
+an SQLite file in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+POSTGRES = os.environ.get("OSTAN_TEST_DATABASE_URL", "")
+
+
+def _admin_url() -> str:
+    return make_url(POSTGRES).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+@contextmanager
+def postgres_databases(names: list[str]) -> Iterator[dict[str, str]]:
+    """One fresh PostgreSQL database per name, as async URLs; dropped afterwards."""
+    run = uuid.uuid4().hex[:8]
+    admin = create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+    created: dict[str, str] = {}
+    try:
+        with admin.connect() as connection:
+            for name in names:
+                database = f"ostan_{run}_{name.replace('-', '_')}"
+                connection.execute(text(f'CREATE DATABASE "{database}"'))
+                created[name] = (
+                    make_url(POSTGRES)
+                    .set(drivername="postgresql+asyncpg", database=database)
+                    .render_as_string(hide_password=False)
+                )
+        yield created
+    finally:
+        with admin.connect() as connection:
+            for url in created.values():
+                database = make_url(url).database
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path) -> Iterator[str]:
+    """An empty database for one test: PostgreSQL when configured, else SQLite."""
+    if POSTGRES:
+        with postgres_databases(["unit"]) as urls:
+            yield urls["unit"]
+    else:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'unit.db'}"

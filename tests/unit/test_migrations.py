@@ -1,0 +1,35 @@
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from ostan_kit.migrations import upgrade
+from ostan_kit.models import Base
+from ostan_kit.registry import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _sync(url: str) -> str:
+    parsed = make_url(url)
+    driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_each_history_builds_exactly_the_models(service, database_url):
+    upgrade(ROOT / "services" / service / "migrations", database_url)
+    engine = create_engine(_sync(database_url))
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_upgrading_twice_changes_nothing(database_url):
+    migrations = ROOT / "services" / "urban" / "migrations"
+    upgrade(migrations, database_url)
+    upgrade(migrations, database_url)
