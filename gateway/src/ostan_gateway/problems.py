@@ -86,10 +86,13 @@ def from_remote(service: str, error: RemoteError) -> Problem:
     return Problem(status, error.message, **extensions)
 
 
-def _field(location: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in location]
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:] if parts[0] == "body" else parts
+def _field(error: dict[str, Any]) -> str:
+    """A dotted path to the bad field: ``data.mobile`` in the body, ``query.limit`` elsewhere."""
+    if error.get("type") == "json_invalid":
+        return "body"
+    parts = [str(part) for part in error.get("loc", ())]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -100,7 +103,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
-        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in error.errors()]
+        errors = [{"field": _field(e), "message": e["msg"]} for e in error.errors()]
         fields = ", ".join(sorted({e["field"] for e in errors}))
         return problem_response(
             Problem(422, f"the request is invalid: {fields}", slug="invalid-request", errors=errors),

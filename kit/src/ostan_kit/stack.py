@@ -240,6 +240,11 @@ class Stack:
         lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]
         return "\n".join(lines + [f"  logs: {self.logs}/<name>.log"])
 
+    def database_url(self, name: str) -> str:
+        """The database URL service ``name`` uses (its default is this SQLite file)."""
+        default = f"sqlite+aiosqlite:///{self.config.state_dir / 'db' / (name + '.db')}"
+        return self.config.database_urls.get(name, default)
+
     def database_of(self, name: str) -> str:
         url = self.config.database_urls.get(name)
         return url or f"sqlite {self.config.state_dir / 'db' / (name + '.db')}"

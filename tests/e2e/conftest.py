@@ -1,0 +1,84 @@
+"""The real platform for end-to-end tests: nats-server, the seven services and the gateway, as
+separate processes on free ports, with PostgreSQL databases when OSTAN_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import httpx
+import nats
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ostan_kit.registry import SERVICES
+from ostan_kit.stack import Stack, StackConfig
+from tests.conftest import POSTGRES, postgres_databases
+
+FAST_TIMERS = {
+    "OSTAN_GATEWAY_CATALOGUE_TTL_SECONDS": "0.3",
+    **{info.env_prefix + "HEALTH_INTERVAL_SECONDS": "0.2" for info in SERVICES.values()},
+    **{info.env_prefix + "OUTBOX_POLL_SECONDS": "0.2" for info in SERVICES.values()},
+}
+
+RESIDENCE_FORM = {
+    "full_name": "محمد رضايي",
+    "father_name": "علی",
+    "nationality": "AFG",
+    "document_type": "RESIDENCE_DOCUMENT_TYPE_AMAYESH_CARD",
+    "document_number": "۱۲۳۴۵۶۷۸",
+    "document_expires_on": "۱۴۰۵/۰۹/۰۱",
+    "mobile": "۰۹۱۲۱۲۳۴۵۶۷",
+    "address": "قزوین، خیابان خیام",
+}
+STREAM = SERVICES["foreign-nationals"].stream
+SUBJECT = "ostan.foreign-nationals.residence-document-extension.submitted"
+
+
+@contextlib.contextmanager
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with contextlib.ExitStack() as cleanup:
+        urls = cleanup.enter_context(postgres_databases(list(SERVICES))) if POSTGRES else {}
+        config = StackConfig.on_free_ports(
+            tmp_path_factory.mktemp("platform"), database_urls=urls, environment=FAST_TIMERS
+        )
+        stack = Stack(config)
+        stack.start()
+        cleanup.callback(stack.stop)
+        yield stack
+
+
+def start_case(client: httpx.Client, key: str, data: dict | None = None, **extra: object) -> httpx.Response:
+    body = {"service": "foreign-nationals", "process": "residence-document-extension"}
+    body["data"] = RESIDENCE_FORM if data is None else data
+    return client.post("/v1/cases", json=body, headers={"Idempotency-Key": key, **extra})
+
+
+def stream_messages(nats_url: str, stream: str) -> list:
+    """Every message in ``stream``, read straight from JetStream."""
+
+    async def read() -> list:
+        connection = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        try:
+            js = connection.jetstream()
+            state = (await js.stream_info(stream)).state
+            if state.messages == 0:
+                return []
+            return [await js.get_msg(stream, seq) for seq in range(state.first_seq, state.last_seq + 1)]
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
+
+
+def count_rows(stack: Stack, service: str, table: str, where: str = "") -> int:
+    parsed = make_url(stack.database_url(service))
+    driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
+    engine = create_engine(parsed.set(drivername=driver))
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
+    finally:
+        engine.dispose()
