@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -82,3 +83,14 @@ def count_rows(stack: Stack, service: str, table: str, where: str = "") -> int:
             return connection.execute(text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
     finally:
         engine.dispose()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    """The first truthy value of ``predicate()`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"not true within {timeout}s")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import httpx
 import pytest
@@ -13,7 +12,16 @@ from ostan_kit import cloudevents
 from ostan_kit.registry import SERVICES
 from ostan_kit.stack import Stack
 from ostan_kit.tracking import make_code
-from tests.e2e.conftest import RESIDENCE_FORM, STREAM, SUBJECT, count_rows, running_stack, start_case, stream_messages
+from tests.e2e.conftest import (
+    RESIDENCE_FORM,
+    STREAM,
+    SUBJECT,
+    count_rows,
+    running_stack,
+    start_case,
+    stream_messages,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +39,6 @@ def stack(tmp_path_factory):
 def client(stack: Stack):
     with httpx.Client(base_url=stack.config.gateway_url, timeout=30) as client:
         yield client
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"not true within {timeout}s")
 
 
 def test_health_and_readiness(client):
