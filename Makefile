@@ -37,6 +37,7 @@ gen: $(GENERATED)
 
 lint: setup
 	cd proto && ../$(BIN)/buf lint
+	$(BIN)/ruff check .
 
 bench: setup
 	$(BIN)/python bench/catalogue.py

@@ -22,7 +22,6 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from httpload import LoadResult, run_load  # noqa: E402
-
 from ostan_kit.stack import Stack, StackConfig, free_port  # noqa: E402
 
 MB = 1024 * 1024

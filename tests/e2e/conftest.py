@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import httpx
 import nats
 import pytest
+from ostan_kit.registry import SERVICES
+from ostan_kit.stack import Stack, StackConfig
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ostan_kit.registry import SERVICES
-from ostan_kit.stack import Stack, StackConfig
 from tests.conftest import POSTGRES, postgres_databases
 
 FAST_TIMERS = {
@@ -49,6 +49,19 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stack.start()
         cleanup.callback(stack.stop)
         yield stack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A platform of the test module's own, so a module's faults never reach another's tests."""
+    with running_stack(tmp_path_factory) as running:
+        yield running
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=30) as client:
+        yield client
 
 
 def start_case(client: httpx.Client, key: str, data: dict | None = None, **extra: object) -> httpx.Response:

@@ -9,32 +9,19 @@ import time
 
 import httpx
 import pytest
-
-from ostan_kit.stack import NATS, Stack
+from ostan_kit.stack import NATS
 from ostan_kit.tracking import make_code
+
 from tests.e2e.conftest import (
     RESIDENCE_FORM,
     STREAM,
     count_rows,
-    running_stack,
     start_case,
     stream_messages,
     wait_for,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with running_stack(tmp_path_factory) as running:
-        yield running
-
-
-@pytest.fixture
-def client(stack: Stack):
-    with httpx.Client(base_url=stack.config.gateway_url, timeout=30) as client:
-        yield client
 
 
 def test_the_catalogue_answers_without_a_stopped_service_and_names_it(stack, client):

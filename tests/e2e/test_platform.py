@@ -5,19 +5,16 @@ from __future__ import annotations
 import json
 import re
 
-import httpx
 import pytest
-
 from ostan_kit import cloudevents
 from ostan_kit.registry import SERVICES
-from ostan_kit.stack import Stack
 from ostan_kit.tracking import make_code
+
 from tests.e2e.conftest import (
     RESIDENCE_FORM,
     STREAM,
     SUBJECT,
     count_rows,
-    running_stack,
     start_case,
     stream_messages,
     wait_for,
@@ -27,18 +24,6 @@ pytestmark = pytest.mark.e2e
 
 PROBLEM = "application/problem+json"
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$")
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with running_stack(tmp_path_factory) as running:
-        yield running
-
-
-@pytest.fixture
-def client(stack: Stack):
-    with httpx.Client(base_url=stack.config.gateway_url, timeout=30) as client:
-        yield client
 
 
 def test_health_and_readiness(client):
@@ -120,47 +105,28 @@ def test_a_replayed_key_returns_the_first_case_and_publishes_nothing_more(stack,
     assert reused.json()["errors"][0]["field"] == "idempotency_key"
 
 
+def case_request(drop: str = "", **changes: object) -> dict:
+    """A start-case body with ``changes`` (``form`` changes the form's fields) and ``drop`` removed."""
+    form = {**RESIDENCE_FORM, **changes.pop("form", {})}  # type: ignore[dict-item]
+    body = {"service": "foreign-nationals", "process": "residence-document-extension", "data": form, **changes}
+    if drop.startswith("data."):
+        del form[drop[5:]]
+    elif drop:
+        del body[drop]
+    return body
+
+
 BAD_REQUESTS = [
     pytest.param(b"{not json", "body", id="malformed-json"),
-    pytest.param({"service": "foreign-nationals", "data": RESIDENCE_FORM}, "process", id="missing-process"),
-    pytest.param({"service": "mars", "process": "x", "data": {}}, "service", id="unknown-service"),
+    pytest.param(case_request(drop="process"), "process", id="missing-process"),
+    pytest.param(case_request(service="mars"), "service", id="unknown-service"),
+    pytest.param(case_request(x=1), "x", id="unknown-field"),
+    pytest.param(case_request(process="no-such-process"), "process", id="unknown-process"),
+    pytest.param(case_request(drop="data.mobile"), "data.mobile", id="missing-form-field"),
     pytest.param(
-        {"service": "foreign-nationals", "process": "residence-document-extension", "data": RESIDENCE_FORM, "x": 1},
-        "x",
-        id="unknown-field",
+        case_request(form={"document_expires_on": "1405/13/40"}), "data.document_expires_on", id="bad-date"
     ),
-    pytest.param(
-        {"service": "foreign-nationals", "process": "no-such-process", "data": RESIDENCE_FORM},
-        "process",
-        id="unknown-process",
-    ),
-    pytest.param(
-        {
-            "service": "foreign-nationals",
-            "process": "residence-document-extension",
-            "data": {k: v for k, v in RESIDENCE_FORM.items() if k != "mobile"},
-        },
-        "data.mobile",
-        id="missing-form-field",
-    ),
-    pytest.param(
-        {
-            "service": "foreign-nationals",
-            "process": "residence-document-extension",
-            "data": {**RESIDENCE_FORM, "document_expires_on": "1405/13/40"},
-        },
-        "data.document_expires_on",
-        id="bad-date",
-    ),
-    pytest.param(
-        {
-            "service": "foreign-nationals",
-            "process": "residence-document-extension",
-            "data": {**RESIDENCE_FORM, "document_type": "VISA"},
-        },
-        "data",
-        id="wrong-enum",
-    ),
+    pytest.param(case_request(form={"document_type": "VISA"}), "data", id="wrong-enum"),
 ]
 
 
@@ -183,10 +149,7 @@ def test_bad_input_is_a_422_problem_naming_the_field_and_stores_nothing(stack, c
 
 
 def test_a_missing_idempotency_key_is_a_400_problem(client):
-    answer = client.post(
-        "/v1/cases",
-        json={"service": "foreign-nationals", "process": "residence-document-extension", "data": RESIDENCE_FORM},
-    )
+    answer = client.post("/v1/cases", json=case_request())
     assert answer.status_code == 400
     assert answer.headers["content-type"] == PROBLEM
     assert "Idempotency-Key" in answer.json()["detail"]

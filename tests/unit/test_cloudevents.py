@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ostan_kit import cloudevents
 
@@ -9,7 +9,7 @@ def test_binary_mode_headers():
         source="/ostan/services/foreign-nationals",
         event_type="ostan.foreign-nationals.residence-document-extension.submitted",
         subject="FN-1405-000001-5",
-        time=datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc),
+        time=datetime(2026, 11, 21, 12, 0, tzinfo=UTC),
         data_schema="ostan.common.v1.CaseEvent",
         extra={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"},
     )
@@ -26,7 +26,7 @@ def test_values_outside_printable_ascii_are_percent_encoded_and_read_back():
         source="/ostan",
         event_type="t",
         subject='تمدید "۱" 100%',
-        time=datetime.now(timezone.utc),
+        time=datetime.now(UTC),
     )
     assert headers["ce-subject"].isascii()
     assert " " not in headers["ce-subject"]

@@ -1,5 +1,4 @@
 import pytest
-
 from ostan_kit import fields
 
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ostan_kit.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +62,12 @@ def test_the_services_are_built_from_one_template():
 def test_buf_lint_is_clean():
     buf = Path(sys.executable).parent / "buf"
     result = subprocess.run([str(buf), "lint"], cwd=ROOT / "proto", capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_is_clean():
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run([str(ruff), "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -1,9 +1,8 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from ostan_kit.persian import (
     ZWNJ,
     ascii_digits,
@@ -72,6 +71,6 @@ def test_bad_jalali_dates_are_refused(bad):
 
 def test_instants_are_shown_in_tehran_on_the_jalali_calendar():
     # 2026-03-20 21:00 UTC is 00:30 of 1 Farvardin 1405 in Tehran (UTC+03:30).
-    instant = datetime(2026, 3, 20, 21, 0, tzinfo=timezone.utc)
+    instant = datetime(2026, 3, 20, 21, 0, tzinfo=UTC)
     assert to_jalali(instant) == "1405/01/01 00:30:00"
     assert jalali_year(instant) == 1405

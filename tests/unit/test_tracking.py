@@ -1,5 +1,4 @@
 import pytest
-
 from ostan_kit.tracking import make_code, normalise_code, parse_code
 
 
@@ -34,7 +33,7 @@ def test_every_mistyped_digit_is_caught(sequence):
 def test_swapped_neighbouring_digits_are_caught():
     code = make_code("PO", 1405, 123456)
     positions = _digit_positions(code)
-    for left, right in zip(positions, positions[1:]):
+    for left, right in zip(positions, positions[1:], strict=False):
         if right != left + 1 or code[left] == code[right]:
             continue
         swapped = code[:left] + code[right] + code[left] + code[right + 1 :]

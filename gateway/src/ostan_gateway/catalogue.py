@@ -12,9 +12,9 @@ from typing import Any
 
 import grpc
 import orjson
-
 from ostan.common.v1 import catalogue_pb2
 from ostan_kit.errors import describe
+
 from ostan_gateway.services import Services
 
 # A catalogue that lacks a service is asked for again after at most this many seconds.

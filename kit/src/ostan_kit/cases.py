@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
+from ostan.common.v1 import events_pb2
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +25,6 @@ from ostan_kit.persian import jalali_year, to_jalali
 from ostan_kit.processes import ProcessDefinition
 from ostan_kit.registry import SERVICES
 from ostan_kit.tracking import make_code, normalise_code
-from ostan.common.v1 import events_pb2
 
 START_OPERATION = "start-case"
 MAX_KEY_LENGTH = 200
@@ -101,7 +101,7 @@ class CaseEngine:
     async def _insert(
         self, definition: ProcessDefinition, stored: dict[str, Any], key: str, request_hash: str
     ) -> CaseRow:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with self.database.session() as session, session.begin():
             year = jalali_year(now)
             code = make_code(self.prefix, year, await self._next_sequence(session, year))

@@ -6,7 +6,7 @@ and anything outside printable ASCII), so Persian text survives any header trans
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
 SPEC_VERSION = "1.0"
@@ -39,7 +39,7 @@ def binary_headers(
         "ce-source": source,
         "ce-type": event_type,
         "ce-subject": subject,
-        "ce-time": time.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "ce-time": time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
     if data_schema:
         attributes["ce-dataschema"] = data_schema

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
-from opentelemetry import propagate, trace
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from opentelemetry import propagate, trace
 
 log = logging.getLogger(__name__)
 

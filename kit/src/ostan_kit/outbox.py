@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import uuid_utils
 from google.protobuf import json_format
@@ -117,7 +117,7 @@ class OutboxRelay:
                     row.last_error = str(error)[:500]
                     log.warning("outbox publish failed", extra={"event_id": row.id, "error": str(error)})
                     break
-                row.published_at = datetime.now(timezone.utc)
+                row.published_at = datetime.now(UTC)
                 sent += 1
             return sent
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -90,12 +90,12 @@ def format_jalali_date(value: date) -> str:
 def to_jalali(instant: datetime) -> str:
     """A UTC instant as Jalali date and time in Asia/Tehran, e.g. ``1405/08/30 19:42:05``."""
     if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=timezone.utc)
+        instant = instant.replace(tzinfo=UTC)
     local = instant.astimezone(TEHRAN)
     return jdatetime.datetime.fromgregorian(datetime=local).strftime("%Y/%m/%d %H:%M:%S")
 
 
 def jalali_year(instant: datetime) -> int:
     if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=timezone.utc)
+        instant = instant.replace(tzinfo=UTC)
     return jdatetime.date.fromgregorian(date=instant.astimezone(TEHRAN).date()).year
