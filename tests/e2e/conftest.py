@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import httpx
 import nats
 import pytest
-from ostan_kit.registry import SERVICES
-from ostan_kit.stack import Stack, StackConfig
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ostan_kit.registry import SERVICES
+from ostan_kit.stack import Stack, StackConfig
 from tests.conftest import POSTGRES, postgres_databases
 
 FAST_TIMERS = {

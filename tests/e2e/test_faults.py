@@ -9,9 +9,12 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
 from ostan_kit.stack import NATS
 from ostan_kit.tracking import make_code
-
+from tests.conftest import POSTGRES
 from tests.e2e.conftest import (
     RESIDENCE_FORM,
     STREAM,
@@ -111,3 +114,35 @@ def test_sigterm_lets_in_flight_calls_finish_and_half_writes_nothing(stack):
     assert count_rows(stack, "foreign-nationals", "cases") == count_rows(stack, "foreign-nationals", "case_history")
     assert count_rows(stack, "foreign-nationals", "cases") == count_rows(stack, "foreign-nationals", "outbox")
     wait_for(lambda: count_rows(stack, "foreign-nationals", "outbox", "WHERE published_at IS NULL") == 0)
+
+
+@pytest.mark.skipif(not POSTGRES, reason="cutting a service off its database is done on PostgreSQL")
+def test_a_service_cut_off_its_database_reports_not_serving_and_recovers(stack, client):
+    url = make_url(stack.database_url("social"))
+    admin = create_engine(make_url(POSTGRES).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS false'))
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+            {"name": url.database},
+        )
+    try:
+        problem = wait_for(lambda: (r := client.get("/readyz")).status_code == 503 and r.json())
+        assert problem["not_serving"] == ["social"]
+        # Its catalogue needs no database and still answers.
+        assert client.get("/v1/catalogue").json()["missing_services"] == []
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS true'))
+        admin.dispose()
+    stack.wait_ready()
+
+
+def test_a_restarted_platform_keeps_its_data(stack, client):
+    code = start_case(client, "before-restart").json()["code"]
+    stack.stop()
+    assert not stack.processes
+    stack.start()
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=30) as fresh:
+        assert fresh.get(f"/v1/cases/{code}").json()["code"] == code
+        assert start_case(fresh, "after-restart").status_code == 201

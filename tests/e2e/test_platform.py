@@ -6,10 +6,10 @@ import json
 import re
 
 import pytest
+
 from ostan_kit import cloudevents
 from ostan_kit.registry import SERVICES
 from ostan_kit.tracking import make_code
-
 from tests.e2e.conftest import (
     RESIDENCE_FORM,
     STREAM,

@@ -4,6 +4,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
 from ostan_kit.cases import CaseEngine
 from ostan_kit.db import Database
@@ -12,7 +14,6 @@ from ostan_kit.migrations import upgrade
 from ostan_kit.models import CaseHistoryRow, CaseRow, IdempotencyRow, OutboxRow
 from ostan_kit.processes import load_processes
 from ostan_kit.tracking import make_code, parse_code
-from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "services" / "foreign-nationals"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from ostan_kit.catalogue import load_catalogue
 from ostan_kit.registry import SERVICES
 

@@ -1,4 +1,5 @@
 import pytest
+
 from ostan_kit import fields
 
 

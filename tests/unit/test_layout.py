@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from ostan_kit.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]

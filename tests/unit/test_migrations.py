@@ -3,11 +3,12 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
 from ostan_kit.migrations import upgrade
 from ostan_kit.models import Base
 from ostan_kit.registry import SERVICES
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,6 +3,7 @@ from datetime import UTC, date, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ostan_kit.persian import (
     ZWNJ,
     ascii_digits,

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
 from ostan_kit.errors import InvalidArgument
 from ostan_kit.processes import load_processes

@@ -1,4 +1,5 @@
 import pytest
+
 from ostan_kit.tracking import make_code, normalise_code, parse_code
 
 

@@ -1,9 +1,9 @@
 import uvicorn
-from ostan_kit.logs import configure_logging
-from ostan_kit.telemetry import configure_tracing
 
 from ostan_gateway.app import create_app
 from ostan_gateway.settings import GatewaySettings
+from ostan_kit.logs import configure_logging
+from ostan_kit.telemetry import configure_tracing
 
 
 def main() -> None:

@@ -12,17 +12,17 @@ from fastapi import FastAPI, Header, Request, Response
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from opentelemetry import propagate, trace
-from ostan.common.v1 import case_pb2
-from ostan_kit.persian import to_jalali
-from ostan_kit.registry import BY_CODE_PREFIX
-from ostan_kit.tracking import parse_code
 from pydantic import BaseModel, ConfigDict, Field
 
+from ostan.common.v1 import case_pb2
 from ostan_gateway import problems
 from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.problems import Problem
 from ostan_gateway.services import Services
 from ostan_gateway.settings import GatewaySettings
+from ostan_kit.persian import to_jalali
+from ostan_kit.registry import BY_CODE_PREFIX
+from ostan_kit.tracking import parse_code
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("ostan.gateway")

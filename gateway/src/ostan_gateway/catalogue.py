@@ -12,10 +12,10 @@ from typing import Any
 
 import grpc
 import orjson
-from ostan.common.v1 import catalogue_pb2
-from ostan_kit.errors import describe
 
+from ostan.common.v1 import catalogue_pb2
 from ostan_gateway.services import Services
+from ostan_kit.errors import describe
 
 # A catalogue that lacks a service is asked for again after at most this many seconds.
 RETRY_MISSING_SECONDS = 1.0

@@ -8,9 +8,10 @@ import grpc
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from ostan_kit.errors import RemoteError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+
+from ostan_kit.errors import RemoteError
 
 MEDIA_TYPE = "application/problem+json"
 

@@ -9,10 +9,10 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import propagate
-from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc
-from ostan_kit.errors import describe
 
+from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc
 from ostan_gateway.problems import Problem, from_remote
+from ostan_kit.errors import describe
 
 
 @dataclass

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ostan_kit.registry import SERVICES
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ostan_kit.registry import SERVICES
 
 
 def _default_addresses() -> dict[str, str]:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ostan.common.v1 import events_pb2
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ostan.common.v1 import events_pb2
 from ostan_kit.db import Database
 from ostan_kit.errors import FieldViolation, InvalidArgument, NotFound
 from ostan_kit.models import CaseHistoryRow, CaseRow, CaseSequenceRow, IdempotencyRow

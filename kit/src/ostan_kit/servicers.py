@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import grpc
 from google.protobuf import json_format
-from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc
 
+from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc
 from ostan_kit.cases import CaseEngine
 from ostan_kit.catalogue import CatalogueEntry
 from ostan_kit.errors import NotFound, rpc_method

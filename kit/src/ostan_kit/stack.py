@@ -254,11 +254,22 @@ class Stack:
 
 
 def run() -> int:
-    state_dir = Path(os.environ.get("OSTAN_STATE_DIR", ".ostan")).resolve()
+    """Start everything, by default on the fixed ports the README names; each service's own
+    variables (``OSTAN_<SERVICE>_GRPC_PORT``, ``…_DATABASE_URL``) move its part."""
+    environ = os.environ
     config = StackConfig(
-        state_dir=state_dir,
-        gateway_port=int(os.environ.get("OSTAN_GATEWAY_PORT", "8080")),
-        nats_port=int(os.environ.get("OSTAN_NATS_PORT", "14222")),
+        state_dir=Path(environ.get("OSTAN_STATE_DIR", ".ostan")).resolve(),
+        gateway_port=int(environ.get("OSTAN_GATEWAY_PORT", "8080")),
+        nats_port=int(environ.get("OSTAN_NATS_PORT", "14222")),
+        service_ports={
+            name: int(environ.get(info.env_prefix + "GRPC_PORT", info.default_port))
+            for name, info in SERVICES.items()
+        },
+        database_urls={
+            name: environ[info.env_prefix + "DATABASE_URL"]
+            for name, info in SERVICES.items()
+            if environ.get(info.env_prefix + "DATABASE_URL")
+        },
     )
     stack = Stack(config)
     stopping = False

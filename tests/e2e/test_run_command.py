@@ -1,0 +1,57 @@
+"""`make run`'s command: it starts all nine processes, says where they are, and Ctrl-C stops
+every one of them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from ostan_kit.registry import SERVICES
+from ostan_kit.stack import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_run_starts_nine_processes_and_ctrl_c_leaves_none(tmp_path):
+    gateway_port = free_port()
+    environment = {
+        **os.environ,
+        "OSTAN_STATE_DIR": str(tmp_path),
+        "OSTAN_GATEWAY_PORT": str(gateway_port),
+        "OSTAN_NATS_PORT": str(free_port()),
+    }
+    # The fixed default service ports may be taken by a running `make run`: move them too.
+    for info in SERVICES.values():
+        environment[info.env_prefix + "GRPC_PORT"] = str(free_port())
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "ostan_kit.stack", "run"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = runner.stdout.readline()
+            output.append(line)
+            if "Ctrl-C stops everything" in line or not line:
+                break
+        text = "".join(output)
+        assert "Ostan is running" in text, text
+        assert f"http://127.0.0.1:{gateway_port}" in text
+        children = psutil.Process(runner.pid).children(recursive=True)
+        assert len(children) == 9, [child.cmdline() for child in children]
+    finally:
+        runner.send_signal(signal.SIGINT)
+        rest, _ = runner.communicate(timeout=60)
+    assert runner.returncode == 0, rest
+    assert "Stopped." in rest
+    assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
