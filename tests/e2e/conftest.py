@@ -107,3 +107,17 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"not true within {timeout}s")
+
+
+def all_pages(client: httpx.Client, path: str, **params: object) -> list[dict]:
+    """Every item of a paginated listing, following ``next_cursor``."""
+    items: list[dict] = []
+    cursor = None
+    while True:
+        answer = client.get(path, params={**params, **({"cursor": cursor} if cursor else {})})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        items.extend(body["items"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            return items

@@ -18,6 +18,7 @@ from tests.conftest import POSTGRES
 from tests.e2e.conftest import (
     RESIDENCE_FORM,
     STREAM,
+    all_pages,
     count_rows,
     start_case,
     stream_messages,
@@ -29,14 +30,20 @@ pytestmark = pytest.mark.e2e
 
 def test_the_catalogue_answers_without_a_stopped_service_and_names_it(stack, client):
     everything = client.get("/v1/catalogue").json()
-    urban = sum(1 for item in everything["items"] if item["hosting_service"] == "urban")
+    urban = client.get("/v1/catalogue", params={"service": "urban"}).json()["count"]
     stack.stop_process("urban")
     try:
         body = wait_for(lambda: (b := client.get("/v1/catalogue").json())["missing_services"] and b)
         assert body["missing_services"] == ["urban"]
         assert "urban" in body["errors"]
         assert body["count"] == everything["count"] - urban
-        assert "urban" not in {item["hosting_service"] for item in body["items"]}
+        assert "urban" not in {item["hosting_service"] for item in all_pages(client, "/v1/catalogue", limit=200)}
+        # Every catalogue endpoint answers from the others and names the missing service.
+        for path in ("/v1/catalogue/search?q=شورا", "/v1/catalogue/stats"):
+            assert client.get(path).json()["missing_services"] == ["urban"], path
+        assert client.get("/v1/catalogue.jsonld").headers["Ostan-Missing-Services"] == "urban"
+        assert client.get("/v1/catalogue/foreign-nationals-01").headers["Ostan-Missing-Services"] == "urban"
+        assert client.get("/v1/catalogue/urban-councils-01").status_code == 503
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["not_serving"] == ["urban"]

@@ -15,11 +15,12 @@ from opentelemetry import propagate, trace
 from pydantic import BaseModel, ConfigDict, Field
 
 from ostan.common.v1 import case_pb2
-from ostan_gateway import problems
+from ostan_gateway import catalogue_api, problems
 from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.problems import Problem
 from ostan_gateway.services import Services
 from ostan_gateway.settings import GatewaySettings
+from ostan_kit.catalogue import load_organisation
 from ostan_kit.persian import to_jalali
 from ostan_kit.registry import BY_CODE_PREFIX
 from ostan_kit.tracking import parse_code
@@ -80,7 +81,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         services = Services(settings.services)
         app.state.services = services
         app.state.catalogue = CatalogueAggregate(
-            services, settings.catalogue_deadline, settings.catalogue_ttl_seconds
+            services, app.state.organisation, settings.catalogue_deadline, settings.catalogue_ttl_seconds
         )
         yield
         await services.close()
@@ -92,6 +93,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.state.organisation = load_organisation()
+    app.include_router(catalogue_api.router)
 
     def services_of(request: Request) -> Services:
         return request.app.state.services
@@ -121,16 +124,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             orjson.dumps({"status": "ready", "services": statuses}),
             media_type="application/json",
         )
-
-    @app.get("/v1/catalogue", tags=["catalogue"])
-    async def catalogue(request: Request, if_none_match: str | None = Header(default=None)) -> Response:
-        """Every office service's catalogue entries, asked in parallel. A service that does not
-        answer is named in ``missing_services``; the others still answer."""
-        snapshot = await request.app.state.catalogue.snapshot()
-        headers = {"ETag": snapshot.etag, "Cache-Control": "no-cache"}
-        if if_none_match == snapshot.etag:
-            return Response(status_code=304, headers=headers)
-        return Response(snapshot.body, media_type="application/json", headers=headers)
 
     @app.post("/v1/cases", status_code=201, tags=["cases"], response_model=Case)
     async def start_case(

@@ -1,6 +1,7 @@
 """The aggregated catalogue: every service asked in parallel under a deadline; a service that
 does not answer is named, never fatal. The result is kept for a few seconds, since catalogues
-change only when a service is deployed."""
+change only when a service is deployed, and everything derived from it (search index, lookup by
+ID or slug, statistics, JSON-LD) is built once per snapshot."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import grpc
 import orjson
 
 from ostan.common.v1 import catalogue_pb2
+from ostan_gateway import cpsv, listing, stats
+from ostan_gateway.search import SearchIndex
 from ostan_gateway.services import Services
+from ostan_kit.catalogue import Organisation
 from ostan_kit.errors import describe
 
 # A catalogue that lacks a service is asked for again after at most this many seconds.
@@ -23,32 +28,58 @@ RETRY_MISSING_SECONDS = 1.0
 
 @dataclass
 class Snapshot:
+    organisation: Organisation
     entries: list[dict[str, Any]]
     missing: dict[str, str]
     fetched_at: float
-    body: bytes = b""
-    etag: str = ""
     by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.body = orjson.dumps(
-            {
-                "items": self.entries,
-                "count": len(self.entries),
-                "missing_services": sorted(self.missing),
-                "errors": {name: reason for name, reason in sorted(self.missing.items())},
-            }
-        )
-        self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
         for entry in self.entries:
             self.by_key[entry["slug"]] = entry
             if entry.get("service_id"):
                 self.by_key.setdefault(entry["service_id"], entry)
 
+    def sorted_entries(self, sort: str) -> list[dict[str, Any]]:
+        """All entries in ``sort`` order, computed once per snapshot and order."""
+        cache = self.__dict__.setdefault("_sorted", {})
+        if sort not in cache:
+            cache[sort] = listing.sort_entries(self.entries, sort)
+        return cache[sort]
+
+    @property
+    def missing_services(self) -> list[str]:
+        return sorted(self.missing)
+
+    def availability(self) -> dict[str, Any]:
+        """What every answer built from this snapshot says about the services behind it."""
+        return {"missing_services": self.missing_services, "errors": dict(sorted(self.missing.items()))}
+
+    @cached_property
+    def etag(self) -> str:
+        digest = hashlib.sha256()
+        for entry in self.entries:
+            digest.update(orjson.dumps(entry))
+        digest.update(orjson.dumps(self.missing_services))
+        return '"' + digest.hexdigest()[:32] + '"'
+
+    @cached_property
+    def index(self) -> SearchIndex:
+        return SearchIndex(self.entries)
+
+    @cached_property
+    def stats_body(self) -> bytes:
+        return orjson.dumps({**stats.table1(self.organisation, self.entries), **self.availability()})
+
+    @cached_property
+    def jsonld_body(self) -> bytes:
+        return orjson.dumps(cpsv.catalogue_jsonld(self.organisation, self.entries))
+
 
 class CatalogueAggregate:
-    def __init__(self, services: Services, deadline: float, ttl_seconds: float) -> None:
+    def __init__(self, services: Services, organisation: Organisation, deadline: float, ttl_seconds: float) -> None:
         self.services = services
+        self.organisation = organisation
         self.deadline = deadline
         self.ttl_seconds = ttl_seconds
         self._snapshot: Snapshot | None = None
@@ -68,17 +99,25 @@ class CatalogueAggregate:
                 self._snapshot = await self._fetch()
             return self._snapshot  # type: ignore[return-value]
 
+    async def _fetch_service(self, name: str) -> list[dict[str, Any]]:
+        """Every page of one service's catalogue, all within one deadline."""
+        stub = self.services[name].catalogue
+        entries: list[dict[str, Any]] = []
+        token = ""
+        started = time.monotonic()
+        while True:
+            remaining = self.deadline - (time.monotonic() - started)
+            if remaining <= 0:
+                raise TimeoutError(f"no complete answer within {self.deadline}s")
+            answer = await stub.ListEntries(catalogue_pb2.ListEntriesRequest(page_token=token), timeout=remaining)
+            entries.extend(orjson.loads(entry.detail_json) for entry in answer.entries)
+            token = answer.next_page_token
+            if not token:
+                return entries
+
     async def _fetch(self) -> Snapshot:
         names = list(self.services.clients)
-        answers = await asyncio.gather(
-            *(
-                self.services[name].catalogue.ListEntries(
-                    catalogue_pb2.ListEntriesRequest(), timeout=self.deadline
-                )
-                for name in names
-            ),
-            return_exceptions=True,
-        )
+        answers = await asyncio.gather(*(self._fetch_service(name) for name in names), return_exceptions=True)
         entries: list[dict[str, Any]] = []
         missing: dict[str, str] = {}
         for name, answer in zip(names, answers, strict=True):
@@ -88,5 +127,5 @@ class CatalogueAggregate:
             elif isinstance(answer, BaseException):
                 missing[name] = f"{type(answer).__name__}: {answer}"
             else:
-                entries.extend(orjson.loads(entry.detail_json) for entry in answer.entries)
-        return Snapshot(entries=entries, missing=missing, fetched_at=time.monotonic())
+                entries.extend(answer)
+        return Snapshot(self.organisation, entries, missing, time.monotonic())

@@ -28,6 +28,23 @@ Level = Literal["national", "regional", "provincial", "county", "hq", "urban", "
 Trigger = Literal["recipient-request", "scheduled", "event", "agency-decision", "other"]
 Stage = Literal["inform", "start", "process", "deliver"]
 InquiryMode = Literal["online", "batch", "non-electronic"]
+ServiceType = Literal["g2c", "g2b", "g2g"]
+LifeEvent = Literal[
+    "birth",
+    "education",
+    "health",
+    "tax",
+    "business",
+    "social-security",
+    "property-registration",
+    "urban-utilities",
+    "insurance",
+    "marriage",
+    "retirement",
+    "documents-certificates",
+    "death",
+    "other",
+]
 DiscrepancyKind = Literal[
     "shifted-flags",
     "missing-rows",
@@ -113,8 +130,9 @@ class AgencyExchange(_Model):
     source: Source
 
 
-class BookletLink(_Model):
-    """The booklet entry an identity card describes, and how the match was made."""
+class Link(_Model):
+    """Another entry this one is tied to (the booklet entry a card describes, the process a
+    procedure belongs to), and how the tie was made."""
 
     slug: str
     method: str
@@ -129,7 +147,8 @@ class CatalogueEntry(_Model):
     parent_title_en: str = ""
     booklet_row: int | None = None
     card_id: str = ""
-    describes: BookletLink | None = None
+    describes: Link | None = None
+    part_of: Link | None = None
     title_fa: str
     title_en: str
     kind: EntryKind
@@ -156,6 +175,16 @@ class CatalogueEntry(_Model):
     web_addresses: list[Item] = []
     agencies: list[AgencyExchange] = []
     steps: list[Step] = []
+    # service identity card (seed 002's «فرم شناسنامه خدمات»)
+    description: str = ""
+    service_types: list[ServiceType] = []
+    life_events: list[LifeEvent] = []
+    recipients_count: str = ""
+    average_duration: str = ""
+    frequency: str = ""
+    in_person_visits: str = ""
+    fees: list[Item] = []
+    access_channels: list[Item] = []
     # provenance: the source of each scalar field by name; list items carry their own
     provenance: dict[str, Source]
     discrepancies: list[Discrepancy] = []
@@ -203,4 +232,36 @@ def load_catalogue(folder: Path) -> list[CatalogueEntry]:
 
 
 def json_schema() -> dict:
+    """The catalogue file's JSON Schema; a catalogue entry is ``$defs.CatalogueEntry``."""
     return CatalogueFile.model_json_schema()
+
+
+class Table1Row(_Model):
+    services: int
+    exclusive: int
+    general: int
+    shared: int
+    with_clients: int
+
+
+class Unit(_Model):
+    slug: str
+    title_fa: str
+    title_en: str
+    table1: Table1Row
+    source: Source
+    deputy: str = ""
+    hosting_service: HostingService | None = None
+
+
+class Organisation(_Model):
+    """Deputies and offices as the booklet's Table 1 prints them (``data/organisation.yaml``)."""
+
+    source: Source
+    deputies: list[Unit]
+    offices: list[Unit]
+
+
+def load_organisation() -> Organisation:
+    path = Path(__file__).with_name("data") / "organisation.yaml"
+    return Organisation.model_validate(yaml.safe_load(path.read_text("utf-8")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import grpc
@@ -10,7 +11,7 @@ from google.protobuf import json_format
 from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc
 from ostan_kit.cases import CaseEngine
 from ostan_kit.catalogue import CatalogueEntry
-from ostan_kit.errors import NotFound, rpc_method
+from ostan_kit.errors import FieldViolation, InvalidArgument, NotFound, rpc_method
 from ostan_kit.models import CaseRow
 
 
@@ -28,22 +29,38 @@ def entry_message(entry: CatalogueEntry) -> catalogue_pb2.CatalogueEntry:
     )
 
 
+MAX_PAGE_SIZE = 100
+
+
 class CatalogueServicer(catalogue_pb2_grpc.CatalogueServiceServicer):
     def __init__(self, service: str, entries: list[CatalogueEntry]) -> None:
         self.service = service
         self.entries = entries
         self.messages = [entry_message(entry) for entry in entries]
+        digest = hashlib.sha256()
+        for message in self.messages:
+            digest.update(message.detail_json.encode())
+        self.version = digest.hexdigest()[:16]
 
     @rpc_method
     async def ListEntries(self, request, context):  # noqa: N802 — gRPC method name
-        keep: Callable[[CatalogueEntry], bool] = lambda entry: (  # noqa: E731
-            (not request.deputy or entry.deputy == request.deputy)
+        size = request.page_size or MAX_PAGE_SIZE
+        if not 0 < size <= MAX_PAGE_SIZE:
+            raise InvalidArgument("bad page size", [FieldViolation("page_size", f"1 to {MAX_PAGE_SIZE}")])
+        start = _page_offset(request.page_token, self.version)
+        matching = [
+            message
+            for entry, message in zip(self.entries, self.messages, strict=True)
+            if (not request.deputy or entry.deputy == request.deputy)
             and (not request.office or entry.office == request.office)
             and (not request.kind or entry.kind == request.kind)
-        )
+        ]
+        end = start + size
         return catalogue_pb2.ListEntriesResponse(
             service=self.service,
-            entries=[m for e, m in zip(self.entries, self.messages, strict=True) if keep(e)],
+            entries=matching[start:end],
+            next_page_token=f"{self.version}:{end}" if end < len(matching) else "",
+            catalogue_version=self.version,
         )
 
     @rpc_method
@@ -53,6 +70,18 @@ class CatalogueServicer(catalogue_pb2_grpc.CatalogueServiceServicer):
             if wanted in (entry.slug, entry.service_id):
                 return catalogue_pb2.GetEntryResponse(entry=message)
         raise NotFound(f"no catalogue entry {wanted!r} in the {self.service} service")
+
+
+def _page_offset(token: str, version: str) -> int:
+    """The offset a page token carries; a token of another catalogue version is refused."""
+    if not token:
+        return 0
+    token_version, _, offset = token.partition(":")
+    if token_version != version or not offset.isdigit():
+        raise InvalidArgument(
+            "the page token is not from this catalogue", [FieldViolation("page_token", "start again")]
+        )
+    return int(offset)
 
 
 def case_message(service: str, row: CaseRow) -> case_pb2.Case:

@@ -1,0 +1,138 @@
+"""The catalogue endpoints of the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from ostan_gateway.catalogue import Snapshot
+from ostan_gateway.listing import Filters, Kind, Scope, SortKey, Stage, decode_cursor, invalid, page
+from ostan_gateway.problems import Problem
+from ostan_gateway.search import query_terms
+from ostan_kit.catalogue import json_schema
+
+router = APIRouter(tags=["catalogue"])
+
+MAX_QUERY = 2000
+JSON = "application/json"
+
+
+async def snapshot(request: Request) -> Snapshot:
+    return await request.app.state.catalogue.snapshot()
+
+
+SnapshotDep = Annotated[Snapshot, Depends(snapshot)]
+
+
+def filters(
+    request: Request,
+    deputy: Annotated[str | None, Query(description="Deputy slug, e.g. political-security-social")] = None,
+    office: Annotated[str | None, Query(description="Office slug, e.g. foreign-nationals")] = None,
+    service: Annotated[str | None, Query(description="Hosting service, e.g. urban")] = None,
+    type: Annotated[Scope | None, Query(description="Booklet type: exclusive, general, shared")] = None,  # noqa: A002
+    kind: Annotated[Kind | None, Query()] = None,
+    has_clients: Annotated[bool | None, Query(description="Has external clients (ارباب رجوع)")] = None,
+    electronic: Annotated[Stage | None, Query(description="Entries electronic at this stage")] = None,
+    agency: Annotated[str | None, Query(max_length=200, description="An agency the entry deals with")] = None,
+) -> Filters:
+    organisation = request.app.state.organisation
+    if deputy and deputy not in {unit.slug for unit in organisation.deputies}:
+        raise invalid("query.deputy", f"{deputy!r} is not a deputy of the booklet")
+    if office and office not in {unit.slug for unit in organisation.offices}:
+        raise invalid("query.office", f"{office!r} is not an office of the booklet")
+    if service and service not in request.app.state.services.clients:
+        raise invalid("query.service", f"{service!r} is not an office service")
+    return Filters(deputy, office, service, type, kind, has_clients, electronic, agency)
+
+
+FiltersDep = Annotated[Filters, Depends(filters)]
+Limit = Annotated[int, Query(ge=1, le=200, description="Entries per page")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), media_type=JSON, headers=headers)
+
+
+@router.get("/v1/catalogue")
+async def list_catalogue(
+    snap: SnapshotDep,
+    chosen: FiltersDep,
+    sort: SortKey = "office",
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Every office service's entries, filtered, sorted and a page at a time. A service that does
+    not answer is named in ``missing_services``; the others still answer."""
+    query = {**asdict(chosen), "sort": sort}
+    offset = decode_cursor(cursor, query)
+    etag = snap.etag
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    matching = [entry for entry in snap.sorted_entries(sort) if chosen.matches(entry)]
+    items, next_cursor = page(matching, offset=offset, limit=limit, query=query)
+    body = {"items": items, "count": len(matching), "next_cursor": next_cursor, **snap.availability()}
+    return _json(body, {"ETag": etag, "Cache-Control": "no-cache"})
+
+
+@router.get("/v1/catalogue/search")
+async def search_catalogue(
+    snap: SnapshotDep,
+    chosen: FiltersDep,
+    q: Annotated[str, Query(max_length=MAX_QUERY, description="Words in Persian or English")],
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Response:
+    """Entries with every word of ``q``, ranked: title before goal before documents. Arabic or
+    Persian letters, ZWNJ or none, diacritics and any digit script find the same entries."""
+    terms = query_terms(q)
+    query = {**asdict(chosen), "terms": terms}
+    offset = decode_cursor(cursor, query)
+    hits = [(score, entry) for score, entry in snap.index.search(terms) if chosen.matches(entry)]
+    ranked = [{"score": score, **entry} for score, entry in hits]
+    items, next_cursor = page(ranked, offset=offset, limit=limit, query=query)
+    body = {"query": q, "terms": terms, "items": items, "count": len(ranked), "next_cursor": next_cursor}
+    return _json({**body, **snap.availability()})
+
+
+@router.get("/v1/catalogue/stats")
+async def catalogue_stats(snap: SnapshotDep) -> Response:
+    """The booklet's Table 1 recomputed from the data, per office and deputy, beside the
+    booklet's own figures, with the recorded discrepancies that explain each difference."""
+    return Response(snap.stats_body, media_type=JSON)
+
+
+@router.get("/v1/catalogue/schema")
+async def catalogue_schema() -> dict[str, Any]:
+    """The JSON Schema every catalogue file validates against (an entry: ``$defs.CatalogueEntry``)."""
+    return json_schema()
+
+
+@router.get("/v1/catalogue.jsonld")
+async def catalogue_jsonld(snap: SnapshotDep) -> Response:
+    """The whole catalogue as CPSV-AP JSON-LD for catalogue harvesters."""
+    headers = {"Ostan-Missing-Services": ",".join(snap.missing_services)} if snap.missing else None
+    return Response(snap.jsonld_body, media_type="application/ld+json", headers=headers)
+
+
+@router.get("/v1/catalogue/{id_or_slug}")
+async def catalogue_entry(id_or_slug: str, snap: SnapshotDep) -> Response:
+    """One entry by its 11-digit booklet ID (any digit script) or its slug."""
+    key = id_or_slug.strip().lower().translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789"))
+    entry = snap.by_key.get(key)
+    if entry is None:
+        if snap.missing:
+            raise Problem(
+                503,
+                f"no entry {id_or_slug!r} among the services that answered; "
+                f"{', '.join(snap.missing_services)} did not answer",
+                slug="service-unavailable",
+                **snap.availability(),
+            )
+        raise Problem(404, f"no catalogue entry {id_or_slug!r}", slug="not-found")
+    headers = {"Ostan-Missing-Services": ",".join(snap.missing_services)} if snap.missing else None
+    return _json(entry, headers)

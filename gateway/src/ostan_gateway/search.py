@@ -1,0 +1,82 @@
+"""Persian-aware catalogue search: ranked, title before goal before documents.
+
+Every field and every query term is compared in ``search_key`` form (kit's normalisation without
+ZWNJ or spaces, case-folded), so Arabic ي/ك, ZWNJ present or absent, diacritics, tatweel and
+Persian, Arabic or ASCII digits all find the same entries. A query matches an entry when every
+term is found in one of its fields; its score adds, per term, the weight of the best field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ostan_kit.persian import normalise, search_key
+
+TITLE, GOAL, DETAIL = 100, 10, 1
+# Tokens are split on white space, ZWNJ and punctuation of either script.
+_SPLIT = re.compile(r"[\s\u200c\u200d.,;:!?()\[\]{}«»\"'،؛؟/\\|\-_+*=<>#@&%^~`]+")
+
+
+def query_terms(query: str) -> list[str]:
+    """The distinct search keys of the query's words, in order; empty for a query without text."""
+    terms: list[str] = []
+    for word in _SPLIT.split(normalise(query)):
+        key = search_key(word)
+        if key and key not in terms:
+            terms.append(key)
+    return terms
+
+
+def _texts(values: Iterable[Any], key: str) -> list[str]:
+    return [value[key] for value in values if isinstance(value, dict) and value.get(key)]
+
+
+@dataclass(frozen=True)
+class _Indexed:
+    entry: dict[str, Any]
+    fields: tuple[tuple[str, int], ...]  # (field key, weight), strongest first
+
+
+def _index(entry: dict[str, Any]) -> _Indexed:
+    title = " ".join(
+        str(entry.get(name, "")) for name in ("title_fa", "title_en", "service_id", "slug", "parent_title_fa")
+    )
+    goal = " ".join([entry.get("goal", ""), entry.get("description", "")])
+    detail = " ".join(
+        _texts(entry.get("documents", []), "text")
+        + _texts(entry.get("laws", []), "title")
+        + _texts(entry.get("laws", []), "number")
+        + _texts(entry.get("outputs", []), "text")
+        + _texts(entry.get("steps", []), "text")
+        + _texts(entry.get("recipients", []), "text")
+        + _texts(entry.get("agencies", []), "agency")
+    )
+    return _Indexed(entry, ((search_key(title), TITLE), (search_key(goal), GOAL), (search_key(detail), DETAIL)))
+
+
+class SearchIndex:
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self._indexed = [_index(entry) for entry in entries]
+
+    def search(self, terms: list[str]) -> list[tuple[int, dict[str, Any]]]:
+        """(score, entry) of every entry that has all ``terms``, best first, then by slug."""
+        if not terms:
+            return []
+        phrase = "".join(terms)
+        found: list[tuple[int, dict[str, Any]]] = []
+        for indexed in self._indexed:
+            score = 0
+            for term in terms:
+                weight = next((weight for text, weight in indexed.fields if term in text), 0)
+                if not weight:
+                    break
+                score += weight
+            else:
+                if len(terms) > 1 and phrase in indexed.fields[0][0]:
+                    score += TITLE  # the words stand together in the title
+                found.append((score, indexed.entry))
+        found.sort(key=lambda hit: (-hit[0], hit[1]["slug"]))
+        return found
