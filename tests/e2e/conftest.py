@@ -51,9 +51,9 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A platform of the test module's own, so a module's faults never reach another's tests."""
+    """The platform the well-behaved tests share; tests that break things start their own."""
     with running_stack(tmp_path_factory) as running:
         yield running
 

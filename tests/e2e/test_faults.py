@@ -20,12 +20,20 @@ from tests.e2e.conftest import (
     STREAM,
     all_pages,
     count_rows,
+    running_stack,
     start_case,
     stream_messages,
     wait_for,
 )
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """A platform of this module's own: its faults never reach the other tests."""
+    with running_stack(tmp_path_factory) as running:
+        yield running
 
 
 def test_the_catalogue_answers_without_a_stopped_service_and_names_it(stack, client):

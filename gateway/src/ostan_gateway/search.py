@@ -16,18 +16,29 @@ from typing import Any
 from ostan_kit.persian import normalise, search_key
 
 TITLE, GOAL, DETAIL = 100, 10, 1
-# Tokens are split on white space, ZWNJ and punctuation of either script.
-_SPLIT = re.compile(r"[\s\u200c\u200d.,;:!?()\[\]{}«»\"'،؛؟/\\|\-_+*=<>#@&%^~`]+")
+# Words are split on white space and punctuation of either script; a ZWNJ stays inside its word.
+_SPLIT = re.compile(r"[\s.,;:!?()\[\]{}«»\"'،؛؟/\\|\-_+*=<>#@&%^~`]+")
+# Typed with a space where a ZWNJ belongs («سازمان های», «می شود»), these join their neighbour.
+_SUFFIXES = {"ها", "های", "هایی", "ای", "ی", "ام", "ات", "اش", "مان", "تان", "شان", "تر", "ترین"}
+_PREFIXES = {"می", "نمی"}
 
 
 def query_terms(query: str) -> list[str]:
     """The distinct search keys of the query's words, in order; empty for a query without text."""
-    terms: list[str] = []
-    for word in _SPLIT.split(normalise(query)):
-        key = search_key(word)
-        if key and key not in terms:
-            terms.append(key)
-    return terms
+    words = [search_key(word) for word in _SPLIT.split(normalise(query))]
+    joined: list[str] = []
+    pending = ""
+    for word in filter(None, words):
+        if word in _PREFIXES:
+            pending += word
+        elif word in _SUFFIXES and joined and not pending:
+            joined[-1] += word
+        else:
+            joined.append(pending + word)
+            pending = ""
+    if pending:
+        joined.append(pending)
+    return list(dict.fromkeys(joined))
 
 
 def _texts(values: Iterable[Any], key: str) -> list[str]:
