@@ -1,4 +1,5 @@
-"""Build catalogue entries from the process identity cards of seeds 000, 002, 003 and 004.
+"""Build catalogue entries from the process, procedure and service identity cards of seeds 000,
+002, 003 and 004.
 
 Run:  .venv/bin/python tools/catalogue/build_cards.py [OUT]    (OUT defaults to the repository)
 
@@ -9,6 +10,8 @@ Readings the text alone cannot settle (ticks whose owner is ambiguous, rows shif
 label, §8 agency tables scrambled by the extraction, 002's right-to-left reversal) come from the
 explicit override tables near the end of this file; each override cites the seed-note section
 that decoded it.  Nothing is invented: where a card is silent or says "--", the field stays empty.
+Procedure and service cards are tied to the process card of the same seed they belong to
+(``part_of``, PART_OF table).
 
 Output: services/{social,political,urban,governor}/catalogue/cards-00N.yaml
 """
@@ -326,9 +329,16 @@ TYPE_OPTIONS = [(r"مدیریتی", "managerial"), (r"پشتیبانی", "suppor
                 (r"اختصاصی", "core-exclusive"), (r"مشترک", "core-shared")]
 TRIGGER_OPTIONS = [(r"تقاضا", "recipient-request"), (r"فرا\s*رسیدن|فرارسیدن", "scheduled"),
                    (r"رخداد|حداد", "event"), (r"تشخیص", "agency-decision"), (r"سایر|^پر:", "other")]
-LEVEL_OPTIONS = [(r"ملی", "national"), (r"استانی", "provincial"), (r"ستادی", "hq"),
+LEVEL_OPTIONS = [(r"ملی", "national"), (r"منطقه\s*ای", "regional"), (r"استانی", "provincial"), (r"ستادی", "hq"),
                  (r"شهرستانی", "county"), (r"شهری", "urban"), (r"روستایی", "rural")]
 NATURE_OPTIONS = [(r"حاکمیتی", "sovereign"), (r"تصدی", "operational")]
+# service cards only (002.md §2.2 3b/3f, 003.md §2.2 3c/3f); «تولید» is 003 S3's OCR of «تولد»
+SERVICE_TYPE_OPTIONS = [(r"G2C|شهروندان", "g2c"), (r"G2B|کسب\s*و\s*کار", "g2b"), (r"G2G|دستگاه", "g2g")]
+LIFE_EVENT_OPTIONS = [(r"^تولی?د", "birth"), (r"آموزش", "education"), (r"سلامت", "health"), (r"مالیات", "tax"),
+                      (r"کسب\s*و\s*کار", "business"), (r"تامین\s*اجتماعی", "social-security"),
+                      (r"ثبت\s*مالکیت", "property-registration"), (r"تاسیسات\s*شهری", "urban-utilities"),
+                      (r"بیمه", "insurance"), (r"ازدواج", "marriage"), (r"بازنشستگی", "retirement"),
+                      (r"مدارک|گواهینامه", "documents-certificates"), (r"وفات", "death"), (r"سایر", "other")]
 
 
 def html_ticks(text: str, options, box_after: bool = False) -> list[str]:
@@ -457,6 +467,170 @@ def law(card: Card, text: str, a: int, b: int) -> dict:
             "date_jalali": date.group(1) if date else "",
             "article": article.group(1) if article else "",
             "source": card.src(a, b)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Service cards: «جزییات خدمت» and «نحوه دسترسی به خدمت» (002.md §2.2 §4-5, 003.md §2.2 §4-5)
+# ---------------------------------------------------------------------------------------------
+
+SERVICE_RX = {
+    "description": r"شرح\s*خدمت",
+    "recipients_count": r"آمار\s*تعداد\s*خدمت\s*گیرندگان",
+    "average_duration": r"متوسط\s*مدت\s*زمان\s*ارا[یئ]ه(\s*خدمت)?",
+    "frequency": r"تواتر",
+    "in_person_visits": r"تعداد\s*بار\s*مراجعه\s*حضوری",
+    "fees": r"هزینه\s*ارا[یئ]ه\s*خدمت",
+}
+CHANNELS = r"اینترنتی|پست\s*الکترونیک|تلفن\s*گویا|تلفن\s*همراه|پیام\s*کوتاه|دفاتر\s*ارائه\s*خدمت|سایر"
+SERVICE_STOP = re.compile("|".join(SERVICE_RX.values()) + "|" + ANY_LABEL.pattern + r"|(?:اینترنتی|پیام\s*کوتاه)\s*:")
+LABEL_TAIL = re.compile(r"^:?\s*خدمت\s*:?$")  # 002: «…ارایه» / «:خدمت», a label wrapped onto two lines
+PLACEHOLDER = re.compile(r"(?:\.\s*){2,}\.|…|[☑☐]")
+FEE_HEADERS = re.compile(r"\(?\s*ریال\s*\)?|به\s*خدمت\s*گیرندگان\s*:?|مبلغ\s*\(\s*مبالغ\s*\)"
+                         r"|شماره\s*حساب\s*\(\s*های\s*\)\s*بانکی|پرداخت\s*بصورت\s*الکترونیک")
+PERIODS = [(r"^\s*روز", "روز"), (r"^\s*ماه", "ماه"), (r"^\s*فصل", "فصل"), (r"^\s*سال", "سال")]
+ONCE = r"یکبار\s*برای\s*همیشه"
+
+
+def reading_line(card: Card, n: int) -> str:
+    """A line in reading order with every tick as ☑ (002's private-use ticks too, 002.md §2.3:
+    on service cards the tick comes right before its label in reading order)."""
+    return re.sub("[\uf0fe\uf052]", f" {CHECKED} ", card.line(n))
+
+
+def service_label(card: Card, name: str) -> int | None:
+    rx = re.compile(SERVICE_RX[name])
+    return next((n for n in card.numbers() if rx.search(squash(reading_line(card, n)))), None)
+
+
+def end_stop(text: str) -> str:
+    """002's leading full stop (the sentence end, printed first by the reversal) put back at the end."""
+    return text[1:].strip() + "." if text.startswith(".") else text
+
+
+def clean(text: str) -> str:
+    """A cell value without placeholders («...», «. . .») or boxes."""
+    text = end_stop(squash(PLACEHOLDER.sub(" ", text)))
+    return "" if is_empty(text) else fa(text)
+
+
+def same_line_value(card: Card, n: int, name: str, decode) -> tuple[str, bool]:
+    """The rest of the label's cell, then the cells after it until one decodes to a value or a
+    label comes; the flag says whether the line ended without either."""
+    row = [c for c in re.split(r"\t+" if card.seed != "002" else r"\s{2,}", reading_line(card, n)) if c.strip()]
+    first = next(i for i, c in enumerate(row) if re.search(SERVICE_RX[name], squash(c)))
+    cell = squash(row[first])
+    value = cell[re.search(SERVICE_RX[name], cell).end():]
+    for following in [""] + row[first + 1:]:
+        value = squash(f"{value} {following}")
+        stop = SERVICE_STOP.search(value)
+        if stop:
+            return value[: stop.start()], False
+        if decode(value):
+            return value, False
+    return value, True
+
+
+def raw_value(card: Card, name: str, decode) -> tuple[str, int, int] | None:
+    """The printed text of a service-card field, boxes kept: on the label's line, or, when the
+    label ends its line, on the following label-free line(s) (all of them in 002, whose values
+    wrap; one elsewhere)."""
+    n = service_label(card, name)
+    if n is None:
+        return None
+    value, open_ended = same_line_value(card, n, name, decode)
+    last = n
+    for m in range(n + 1, card.end + 1 if open_ended else n + 1):
+        text = squash(reading_line(card, m))
+        if not text or LABEL_TAIL.match(text):
+            continue
+        if SERVICE_STOP.search(text) or re.search(CHANNELS, text):
+            break
+        value, last = f"{value} {text}" if card.seed != "002" else f"{value} {clean(text)}", m
+        if card.seed != "002":
+            break
+    return value, n, last
+
+
+def decode_count(text: str) -> str:
+    """«N خدمت گیرندگان در: ☐ روز ☐ ماه ☑ سال» → «N در سال» (the count as printed, the ticked period)."""
+    count = clean(re.split(r"خدمت\s*گیرندگان", text)[0])
+    period = html_ticks(text, PERIODS)
+    return f"{count} در {period[0]}" if count and period else count
+
+
+def decode_frequency(text: str) -> str:
+    """«☐ یکبار برای همیشه  N بار در: ☐ ماه ☐ فصل ☐ سال» → the ticked option, or N [بار در period]."""
+    if re.search(f"{CHECKED}\\s*{ONCE}", text):
+        return "یکبار برای همیشه"
+    parts = re.split(r"بار\s*در", re.split(ONCE, text)[-1], maxsplit=1)
+    times = clean(parts[0])
+    period = html_ticks(parts[1], PERIODS) if len(parts) > 1 else []
+    return f"{times} بار در {period[0]}" if times and period else times
+
+
+def decode_fee(text: str) -> str:
+    return clean(FEE_HEADERS.sub(" ", text))
+
+
+DECODE = {"description": clean, "recipients_count": decode_count, "average_duration": clean,
+          "frequency": decode_frequency, "in_person_visits": clean, "fees": decode_fee}
+
+
+def service_details(card: Card) -> tuple[dict, dict]:
+    """The scalar fields of «مشخصات / جزییات خدمت» and the fee items, with their sources."""
+    shifted = SHIFTED.get((card.seed, card.card_id), {})
+    values, prov = {}, {}
+    for name, decode in DECODE.items():
+        if name in shifted:
+            value = shifted[name]
+            a, b = card.locate(value) if value else (0, 0)
+        else:
+            found = raw_value(card, name, decode)
+            value, a, b = (decode(found[0]), found[1], found[2]) if found else ("", 0, 0)
+        if not value:
+            continue
+        if name == "fees":
+            values[name] = [{"text": value, "source": card.src(a, b)}]
+        else:
+            values[name], prov[name] = value, card.src(a, b)
+    return values, prov
+
+
+def access_channels(card: Card) -> list[dict]:
+    """The ticked channels of «نحوه دسترسی به خدمت» with any text filled in beside them.  003 prints
+    each box after its channel («پست الکترونیک: ☐», 003.md §3 S2); 002's boxes were lost and
+    only the «سایر» text survives, read from ACCESS_002."""
+    if card.seed == "002":
+        text, needle = ACCESS_002[card.card_id]
+        return [{"text": text, "source": card.src(*card.locate(needle))}]
+    items = []
+    for n in card.numbers():
+        tokens = re.split(f"([{CHECKED}{UNCHECKED}])", plain(card.raw[n - 1]))
+        for i, token in enumerate(tokens[1:], 1):
+            label = fa(tokens[i - 1])
+            if token == CHECKED and re.match(CHANNELS, label):
+                items.append({"text": label, "source": card.src(n)})
+    return items
+
+
+def part_of(card: Card, cards: dict[str, Card], parent_title: str) -> dict | None:
+    """The process card a procedure or service card belongs to (PART_OF); for a service card
+    whose «عنوان فرایند» names that process, the method says how closely the titles agree."""
+    link = PART_OF.get((card.seed, card.card_id))
+    if not link:
+        return None
+    parent_id, method = link
+    title = title_of(cards[parent_id])[0]
+    if method is None:
+        if key(parent_title) == key(title):
+            how = "equal to its title once normalised"
+        elif key(title).startswith(key(parent_title)):
+            how = f"the start of its title «{title}»"
+        else:
+            how = f"not its title «{title}»"
+        method = (f"the card's «عنوان فرایند» «{parent_title}» is {how}, and the card is printed right "
+                  f"after process card {parent_id} (003.md §3)")
+    return {"slug": f"card-{card.seed}-{parent_id.lower()}", "method": method}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,9 +770,12 @@ TICKS_OVERRIDE = {
     ("002", "P07"): {"triggers": (["scheduled", "recipient-request"], "ambiguous")},
     ("002", "P10"): {"triggers": (None, "ambiguous")},
     ("002", "P26"): {"triggers": (None, "ambiguous")},
-    ("002", "S1"): {"levels": (["provincial"], "ambiguous"), "triggers": (["event"], "ambiguous")},
-    # S2's level tick reads «منطقه‌ای» (regional), which the schema's levels cannot hold (002.md §3 S2)
-    ("002", "S2"): {"levels": (None, "other"), "triggers": (["event"], "ambiguous")},
+    # S1/S2: G2C ticked, a second tick at the start of the G2G line, both probably ticked (?);
+    # S1's level tick sits between استانی and منطقه‌ای, S2's between منطقه‌ای and ملی (002.md §3 S1, S2)
+    ("002", "S1"): {"levels": (["provincial"], "ambiguous"), "triggers": (["event"], "ambiguous"),
+                    "service_types": (["g2c", "g2g"], "ambiguous")},
+    ("002", "S2"): {"levels": (["regional"], "ambiguous"), "triggers": (["event"], "ambiguous"),
+                    "service_types": (["g2c", "g2g"], "ambiguous")},
 }
 
 # Stage tables the rows of which do not line up with the four stages.
@@ -706,7 +883,10 @@ SHIFTED = {
     ("003", "P13"): {"outputs": "الکترونیکی نمودن امور جاری شهرداری ایجاد بستر سخت افزاری و نرم افزاری در شهرداری",
                      "documents": "", "laws": "رعایت استانداردهای سیستم های شهرسازی، عمران، فنی، مالی، عوارض، بودجه ریزی و اداری",
                      "forms": "فرمهای مربوط به عناوین فوق الاشاره"},
-    ("003", "S1"): {"documents": "مصوبه شورای اسلامی شهر و ارائه پیشنهاد شهردار ، ارائه فرمهای تکمیل شده به همراه مدارک شناسایی و تحویلی و ..."},
+    # 003.md §3 S1: every row from «نحوه آغاز» down sits one or two labels too low
+    ("003", "S1"): {"documents": "مصوبه شورای اسلامی شهر و ارائه پیشنهاد شهردار ، ارائه فرمهای تکمیل شده به همراه مدارک شناسایی و تحویلی و ...",
+                    "average_duration": "بنا به مدت زمان دریافت پاسخ استعلامات از مراجع ذیصلاح و روند صدور حکم از سوی استانداری",
+                    "frequency": "یکبار برای همیشه", "recipients_count": "", "in_person_visits": "", "fees": ""},
     ("000", "S-09"): {"forms": "فرم صورتجلسه"},
     ("004", "G-07"): {"goal": "رعایت شان و منزلت مهمانان داخلی و خارجی"},
 }
@@ -721,6 +901,29 @@ TRIGGER_NOTE = {  # free text of «سایر» / «رخداد …», found in the
 }
 # Parent process printed on service cards («عنوان فرایند»), 002.md §3 S1/S2, 003.md §3
 PARENT = {("002", "S1"): "شورای تامین استان", ("002", "S2"): "شورای تامین استان"}
+
+# 002's «سایر» access text in reading order (the extraction glues the wrapped words out of order;
+# 002.md §3 S1/S2 "Access, «سایر»"), as printed, typos kept: (text, words locating the line)
+ACCESS_002 = {
+    "S1": ("سایر: اعلام مراتب و نحوه خدمات بصورت مکتوب و در قالب صورتجلسات تنظمی و ا بلاغ می گیردد", "اعلام مراتب و نحوه خدمات"),
+    "S2": ("سایر: کلیه خدمات و طرح ها غیرالکترونیکی و بصورت مکاتبه ای انجام می شود", "کلیه خدمات و طرح ها"),
+}
+
+# The process card a procedure or service card belongs to: (parent card, method); a None method
+# is computed from the card's «عنوان فرایند» and the parent's title.
+_IMPLIED = "implied by topic and position in the file, 000-004.md §1.1"
+_SECURITY_COUNCIL = ("the card's «عنوان فرایند» names the council «شورای تامین استان», not a process; P13 «برگزاری جلسات "
+                     "شورای تأمین» is the only card of the file about that council and the service cards are printed right "
+                     "after it (002.md §1 card order); likely, not stated")
+PART_OF = {
+    # 000-004.md §1.1: G-02 ⊂ G-01, G-04 and G-05 ⊂ G-03, G-07 ⊂ G-06
+    ("004", "G-02"): ("G-01", _IMPLIED), ("004", "G-04"): ("G-03", _IMPLIED),
+    ("004", "G-05"): ("G-03", _IMPLIED), ("004", "G-07"): ("G-06", _IMPLIED),
+    # 003.md §3: S1 under P3, S2 under P6, S3 under P8, S4 under P10
+    ("003", "S1"): ("P3", None), ("003", "S2"): ("P6", None), ("003", "S3"): ("P8", None), ("003", "S4"): ("P10", None),
+    # 002.md §2.2 item 2, §3 P13
+    ("002", "S1"): ("P13", _SECURITY_COUNCIL), ("002", "S2"): ("P13", _SECURITY_COUNCIL),
+}
 
 # Booklet rows a card describes (001-partA.md §2, 001-partB.md §1.2 row numbers).  The booklet
 # title is quoted as printed; the method is computed: equal normalised titles, else topical.
@@ -816,8 +1019,11 @@ DEFECTS = {
     ("003", "P16"): [("other", "steps", "the steps are a SWOT-study abstract, not a procedure (003.md §3 P16)", "SWOT")],
     ("003", "S1"): [("shifted-flags", "documents", "service card heavily row-shifted; values re-mapped by position (003.md §3 S1)", "تواتر"),
                     ("contradiction", "title_fa", "index title «بررسی و تایید احکام شهرداران», card title «بررسی و تأیید حکم شهردار» (003.md §6)", "عنوان خدمت")],
-    ("003", "S2"): [("contradiction", "other", "frequency «یکبار برای همیشه» but 58 recipients per year (003.md §6)", "سال")],
+    ("003", "S2"): [("contradiction", "frequency", "frequency «یکبار برای همیشه» but 58 recipients per year (003.md §6)", "سال")],
     ("003", "S3"): [("typo", "other", "«تولید» for «تولد», «تصدی گیری» for «تصدی گری» (003.md §6)", "تولید")],
+    ("003", "S4"): [("ambiguous", "access_channels", "one access box is ticked between «پست الکترونیک» and «تلفن گویا یا مرکز تماس»; "
+                     "read with the box after its label (003.md §3 S2) as email, which the process card's use of email favours (003.md §3 S4)", "پست الکترونیک"),
+                    ("other", "life_events", "the «سایر» life event is specified as «پژوهش» (research); the schema keeps no text for it (003.md §3 S4)", "سایر - پژوهش")],
     ("002", "P04"): [("ambiguous", "agencies", "the only inquiry-by tick in the file sits next to «مراجعه کننده» (applicant), odd for an internal commission (002.md §5.3)", "مراجعه کننده")],
     ("002", "P05"): [("contradiction", "steps", "near copy of P04 (002.md §6.3)", None)],
     ("002", "P06"): [("contradiction", "steps", "title says committee (کمیته), steps say HQ (ستاد) (002.md §3 P06)", "ستاد")],
@@ -827,9 +1033,10 @@ DEFECTS = {
     ("002", "P23"): [("contradiction", "steps", "second card of the same process as P11, with fewer steps (002.md §3 P23)", None)],
     ("002", "P26"): [("missing-rows", "steps", "steps are the placeholder «گام های مورد نظر توسط استانها پیشنهاد گردد» (002.md §3 P26)", "پیشنهاد گردد")],
     ("002", "P27"): [("missing-rows", "steps", "steps are the placeholder «گام های مورد نظر توسط استانها پیشنهاد گردد» (002.md §3 P27)", "پیشنهاد گردد")],
-    ("002", "S1"): [("contradiction", "title_fa", "listed «(بدون شناسنامه)» (without card) in the top list, yet a card exists (002.md §1)", None)],
+    ("002", "S1"): [("contradiction", "title_fa", "listed «(بدون شناسنامه)» (without card) in the top list, yet a card exists (002.md §1)", None),
+                    ("typo", "access_channels", "«تنظمی» for «تنظیمی», «ا بلاغ می گیردد … ذ.» for «ابلاغ می‌گردد» (002.md §3 S1)", "اعلام مراتب")],
     ("002", "S2"): [("contradiction", "title_fa", "listed «(بدون شناسنامه)» (without card) in the top list, yet a card exists (002.md §1)", None),
-                    ("missing-rows", "other", "description is the placeholder «توسط استانها پیشنهاد گردد» (002.md §3 S2)", "پیشنهاد گردد")],
+                    ("missing-rows", "description", "description is the placeholder «توسط استانها پیشنهاد گردد», kept as printed (002.md §3 S2)", "پیشنهاد گردد")],
 }
 
 
@@ -968,7 +1175,21 @@ def describes(card: Card, title: str) -> dict | None:
     return {"slug": slug, "method": method}
 
 
-def build(card: Card) -> dict:
+def service_recipients(card: Card) -> list[dict]:
+    """002's service cards print no recipients; their «خدمت گیرندگان» label match is the tail of
+    the fee label «هزینه ارایه خدمت (ریال) به / :خدمت گیرندگان» (002.md §2.2 3c, 4e)."""
+    fee = service_label(card, "fees")
+    return [i for i in item_list(card, "recipients")
+            if not (fee and fee <= i["source"]["line_start"] <= fee + 2)]
+
+
+def service_documents(card: Card) -> list[dict]:
+    """Documents without 002's wrapped label tail «برای انجام :خدمت»."""
+    items = [dict(i, text=end_stop(re.sub(r"^برای انجام\s*:?\s*خدمت\s*", "", i["text"]))) for i in item_list(card, "documents")]
+    return [i for i in items if not is_empty(i["text"])]
+
+
+def build(card: Card, cards: dict[str, Card]) -> dict:
     deputy, office, hosting, _ = ORG[card.seed]
     title, ta, tb = title_of(card)
     prov = {"title_fa": card.src(ta, tb)}
@@ -1029,7 +1250,14 @@ def build(card: Card) -> dict:
     if levels:
         entry["levels"] = levels
         prov["levels"] = card.src(*(span or (card.start, card.start)))
-    entry["recipients"] = item_list(card, "recipients")
+    if card.kind == "service-card":
+        types, span = tick_field("service_types", "type", SERVICE_TYPE_OPTIONS, stop)
+        if types:
+            entry["service_types"], prov["service_types"] = types, card.src(*span)
+        events, span = tick_field("life_events", "event", LIFE_EVENT_OPTIONS, ("triggers", "documents", "details"))
+        if events:
+            entry["life_events"], prov["life_events"] = events, card.src(*span)
+    entry["recipients"] = item_list(card, "recipients") if card.kind != "service-card" else service_recipients(card)
     trig, span = tick_field("triggers", "triggers", TRIGGER_OPTIONS, ("documents", "laws", "forms"))
     if trig:
         entry["triggers"] = trig
@@ -1040,7 +1268,7 @@ def build(card: Card) -> dict:
         entry["trigger_note"], prov["trigger_note"] = fa(note), card.src(a, b)
     if card.kind != "service-card":
         entry["outputs"] = item_list(card, "outputs")
-    entry["documents"] = item_list(card, "documents")
+    entry["documents"] = item_list(card, "documents") if card.kind != "service-card" else service_documents(card)
     if card.kind != "service-card":
         entry["laws"] = [law(card, i["text"], i["source"]["line_start"], i["source"]["line_end"])
                          for i in item_list(card, "laws")]
@@ -1078,9 +1306,16 @@ def build(card: Card) -> dict:
                 if not re.search(r"(عناوین|معاونین|معاون)\s*(گام|کام)|عنوان کارهای", line):
                     first = n + 1
     skip = NOT_STEPS.get((card.seed, card.card_id), set())
-    entry["steps"] = parse_steps(card, first, card.end, skip)
-    # describes, discrepancies
+    entry["steps"] = parse_steps(card, first, card.end, skip) if card.kind != "service-card" else []
+    # service details and access (service cards have no steps)
+    if card.kind == "service-card":
+        details, details_prov = service_details(card)
+        entry.update(details)
+        prov.update(details_prov)
+        entry["access_channels"] = access_channels(card)
+    # links, discrepancies
     entry["describes"] = describes(card, title)
+    entry["part_of"] = part_of(card, cards, entry.get("parent_title_fa", ""))
     if card.seed == "004":
         discrepancies.append({"kind": "other", "field": "office",
                               "description": "seed 004 is the governor's office & public relations of Khorasan Razavi "
@@ -1102,7 +1337,9 @@ def build(card: Card) -> dict:
 
 def main(root: Path = REPO) -> None:
     for seed, (_, _, _, out) in ORG.items():
-        entries = [build(card) for card in split_cards(seed)]
+        cards = split_cards(seed)
+        by_id = {card.card_id: card for card in cards}
+        entries = [build(card, by_id) for card in cards]
         data = {"entries": entries}
         CatalogueFile.model_validate(data)
         path = root / out
