@@ -1,4 +1,7 @@
-"""The baseline: a bare FastAPI endpoint returning fixed bytes, served like the gateway."""
+"""The baseline: a bare FastAPI endpoint returning fixed bytes, served like the gateway.
+
+    python bench/bare_app.py BODY_FILE PORT PATH
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from fastapi import FastAPI, Response
 
 
 def main() -> None:
-    body_file, port = Path(sys.argv[1]), int(sys.argv[2])
+    body_file, port, path = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     body = body_file.read_bytes()
     app = FastAPI()
 
-    @app.get("/v1/catalogue")
-    async def catalogue() -> Response:
+    @app.get(path.split("?")[0])
+    async def fixed() -> Response:
         return Response(body, media_type="application/json")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)

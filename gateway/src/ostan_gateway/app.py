@@ -11,7 +11,6 @@ import orjson
 from fastapi import FastAPI, Header, Request, Response
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
-from opentelemetry import propagate, trace
 from pydantic import BaseModel, ConfigDict, Field
 
 from ostan.common.v1 import case_pb2
@@ -26,7 +25,8 @@ from ostan_kit.registry import BY_CODE_PREFIX
 from ostan_kit.tracking import parse_code
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("ostan.gateway")
+
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz"})
 
 ServiceName = Literal[
     "political", "social", "foreign-nationals", "urban", "admin-finance", "economic", "governor"
@@ -91,6 +91,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         summary="The governorate's services, cases and inquiries over one HTTP API.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry: a server span per request, continuing the caller's
+        # traceparent, which the gRPC calls carry on. Probes are left out; finer operation spans
+        # cost more than they tell.
+        telemetry={
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+            "exclude": lambda scope: scope.get("path") in UNTRACED_PATHS,
+        },
     )
     problems.install(app)
     app.state.organisation = load_organisation()
@@ -142,15 +151,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
         data = Struct()
         data.update(body.data)
-        with tracer.start_as_current_span(
-            "POST /v1/cases", context=propagate.extract(request.headers), kind=trace.SpanKind.SERVER
-        ):
-            answer = await services_of(request).call(
-                body.service,
-                services_of(request)[body.service].cases.StartCase,
-                case_pb2.StartCaseRequest(process=body.process, data=data, idempotency_key=idempotency_key),
-                settings.case_deadline,
-            )
+        answer = await services_of(request).call(
+            body.service,
+            services_of(request)[body.service].cases.StartCase,
+            case_pb2.StartCaseRequest(process=body.process, data=data, idempotency_key=idempotency_key),
+            settings.case_deadline,
+        )
         response.headers["Location"] = f"/v1/cases/{answer.case.code}"
         if answer.replayed:
             response.status_code = 200
@@ -169,15 +175,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         info = BY_CODE_PREFIX.get(prefix)
         if info is None or info.name not in services_of(request).clients:
             raise Problem(404, f"no service issues tracking codes with prefix {prefix}")
-        with tracer.start_as_current_span(
-            "GET /v1/cases/{code}", context=propagate.extract(request.headers), kind=trace.SpanKind.SERVER
-        ):
-            answer = await services_of(request).call(
-                info.name,
-                services_of(request)[info.name].cases.GetCase,
-                case_pb2.GetCaseRequest(code=code),
-                settings.case_deadline,
-            )
+        answer = await services_of(request).call(
+            info.name,
+            services_of(request)[info.name].cases.GetCase,
+            case_pb2.GetCaseRequest(code=code),
+            settings.case_deadline,
+        )
         return case_body(answer.case)
 
     return app

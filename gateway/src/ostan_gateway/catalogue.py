@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,6 +25,8 @@ from ostan_kit.errors import describe
 
 # A catalogue that lacks a service is asked for again after at most this many seconds.
 RETRY_MISSING_SECONDS = 1.0
+# Rendered listing pages kept per snapshot (a snapshot never changes, so neither do they).
+PAGE_CACHE_SIZE = 512
 
 
 @dataclass
@@ -39,6 +42,16 @@ class Snapshot:
             self.by_key[entry["slug"]] = entry
             if entry.get("service_id"):
                 self.by_key.setdefault(entry["service_id"], entry)
+
+    def rendered(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> bytes:
+        """The body ``render`` makes for ``key``, made once per snapshot."""
+        pages = self.__dict__.setdefault("_pages", {})
+        body = pages.get(key)
+        if body is None:
+            if len(pages) >= PAGE_CACHE_SIZE:
+                pages.clear()
+            body = pages[key] = render()
+        return body
 
     def sorted_entries(self, sort: str) -> list[dict[str, Any]]:
         """All entries in ``sort`` order, computed once per snapshot and order."""

@@ -7,9 +7,20 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from ostan_gateway.catalogue import Snapshot
-from ostan_gateway.listing import Filters, Kind, Scope, SortKey, Stage, decode_cursor, invalid, page
+from ostan_gateway.listing import (
+    NO_FILTERS,
+    Filters,
+    Kind,
+    Scope,
+    SortKey,
+    Stage,
+    decode_cursor,
+    invalid,
+    page,
+)
 from ostan_gateway.problems import Problem
 from ostan_gateway.search import query_terms
 from ostan_kit.catalogue import json_schema
@@ -27,30 +38,42 @@ async def snapshot(request: Request) -> Snapshot:
 SnapshotDep = Annotated[Snapshot, Depends(snapshot)]
 
 
-def filters(
-    request: Request,
-    deputy: Annotated[str | None, Query(description="Deputy slug, e.g. political-security-social")] = None,
-    office: Annotated[str | None, Query(description="Office slug, e.g. foreign-nationals")] = None,
-    service: Annotated[str | None, Query(description="Hosting service, e.g. urban")] = None,
-    type: Annotated[Scope | None, Query(description="Booklet type: exclusive, general, shared")] = None,  # noqa: A002
-    kind: Annotated[Kind | None, Query()] = None,
-    has_clients: Annotated[bool | None, Query(description="Has external clients (ارباب رجوع)")] = None,
-    electronic: Annotated[Stage | None, Query(description="Entries electronic at this stage")] = None,
-    agency: Annotated[str | None, Query(max_length=200, description="An agency the entry deals with")] = None,
-) -> Filters:
-    organisation = request.app.state.organisation
-    if deputy and deputy not in {unit.slug for unit in organisation.deputies}:
-        raise invalid("query.deputy", f"{deputy!r} is not a deputy of the booklet")
-    if office and office not in {unit.slug for unit in organisation.offices}:
-        raise invalid("query.office", f"{office!r} is not an office of the booklet")
-    if service and service not in request.app.state.services.clients:
-        raise invalid("query.service", f"{service!r} is not an office service")
-    return Filters(deputy, office, service, type, kind, has_clients, electronic, agency)
+class FilterParams(BaseModel):
+    """Filters of the catalogue listing and search; an unknown parameter is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deputy: str | None = Field(None, description="Deputy slug, e.g. political-security-social")
+    office: str | None = Field(None, description="Office slug, e.g. foreign-nationals")
+    service: str | None = Field(None, description="Hosting service, e.g. urban")
+    type: Scope | None = Field(None, description="Booklet type: exclusive, general, shared or unknown")
+    kind: Kind | None = None
+    has_clients: bool | None = Field(None, description="Has external clients (ارباب رجوع)")
+    electronic: Stage | None = Field(None, description="Entries electronic at this stage")
+    agency: str | None = Field(None, max_length=200, description="An agency the entry deals with")
+    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
+
+    def filters(self, request: Request) -> Filters:
+        organisation = request.app.state.organisation
+        if self.deputy and self.deputy not in {unit.slug for unit in organisation.deputies}:
+            raise invalid("query.deputy", f"{self.deputy!r} is not a deputy of the booklet")
+        if self.office and self.office not in {unit.slug for unit in organisation.offices}:
+            raise invalid("query.office", f"{self.office!r} is not an office of the booklet")
+        if self.service and self.service not in request.app.state.services.clients:
+            raise invalid("query.service", f"{self.service!r} is not an office service")
+        return Filters(
+            self.deputy, self.office, self.service, self.type, self.kind, self.has_clients, self.electronic, self.agency
+        )
 
 
-FiltersDep = Annotated[Filters, Depends(filters)]
-Limit = Annotated[int, Query(ge=1, le=200, description="Entries per page")]
-Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+class ListParams(FilterParams):
+    sort: SortKey = "office"
+    limit: int = Field(50, ge=1, le=200, description="Entries per page")
+
+
+class SearchParams(FilterParams):
+    q: str = Field(max_length=MAX_QUERY, description="Words in Persian or English")
+    limit: int = Field(20, ge=1, le=200, description="Entries per page")
 
 
 def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -59,43 +82,45 @@ def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Respon
 
 @router.get("/v1/catalogue")
 async def list_catalogue(
-    snap: SnapshotDep,
-    chosen: FiltersDep,
-    sort: SortKey = "office",
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    request: Request,
+    params: Annotated[ListParams, Query()],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Every office service's entries, filtered, sorted and a page at a time. A service that does
     not answer is named in ``missing_services``; the others still answer."""
-    query = {**asdict(chosen), "sort": sort}
-    offset = decode_cursor(cursor, query)
+    chosen = params.filters(request)
+    snap = await snapshot(request)
     etag = snap.etag
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if if_none_match == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    matching = [entry for entry in snap.sorted_entries(sort) if chosen.matches(entry)]
-    items, next_cursor = page(matching, offset=offset, limit=limit, query=query)
-    body = {"items": items, "count": len(matching), "next_cursor": next_cursor, **snap.availability()}
-    return _json(body, {"ETag": etag, "Cache-Control": "no-cache"})
+        return Response(status_code=304, headers=headers)
+
+    def render() -> bytes:
+        query = {**asdict(chosen), "sort": params.sort}
+        offset = decode_cursor(params.cursor, query)
+        ordered = snap.sorted_entries(params.sort)
+        matching = ordered if chosen == NO_FILTERS else [entry for entry in ordered if chosen.matches(entry)]
+        items, next_cursor = page(matching, offset=offset, limit=params.limit, query=query)
+        body = {"items": items, "count": len(matching), "next_cursor": next_cursor, **snap.availability()}
+        return orjson.dumps(body)
+
+    key = (chosen, params.sort, params.limit, params.cursor)
+    return Response(snap.rendered(key, render), media_type=JSON, headers=headers)
 
 
 @router.get("/v1/catalogue/search")
-async def search_catalogue(
-    snap: SnapshotDep,
-    chosen: FiltersDep,
-    q: Annotated[str, Query(max_length=MAX_QUERY, description="Words in Persian or English")],
-    limit: Limit = 20,
-    cursor: Cursor = None,
-) -> Response:
+async def search_catalogue(request: Request, params: Annotated[SearchParams, Query()]) -> Response:
     """Entries with every word of ``q``, ranked: title before goal before documents. Arabic or
     Persian letters, ZWNJ or none, diacritics and any digit script find the same entries."""
-    terms = query_terms(q)
+    chosen = params.filters(request)
+    snap = await snapshot(request)
+    terms = query_terms(params.q)
     query = {**asdict(chosen), "terms": terms}
-    offset = decode_cursor(cursor, query)
+    offset = decode_cursor(params.cursor, query)
     hits = [(score, entry) for score, entry in snap.index.search(terms) if chosen.matches(entry)]
     ranked = [{"score": score, **entry} for score, entry in hits]
-    items, next_cursor = page(ranked, offset=offset, limit=limit, query=query)
-    body = {"query": q, "terms": terms, "items": items, "count": len(ranked), "next_cursor": next_cursor}
+    items, next_cursor = page(ranked, offset=offset, limit=params.limit, query=query)
+    body = {"query": params.q, "terms": terms, "items": items, "count": len(ranked), "next_cursor": next_cursor}
     return _json({**body, **snap.availability()})
 
 

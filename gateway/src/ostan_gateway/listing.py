@@ -39,8 +39,6 @@ class Filters:
     agency: str | None = None
 
     def matches(self, entry: dict[str, Any]) -> bool:
-        if self == NO_FILTERS:
-            return True
         if self.deputy and entry["deputy"] != self.deputy:
             return False
         if self.office and entry["office"] != self.office:

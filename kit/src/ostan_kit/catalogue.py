@@ -14,6 +14,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# libyaml's loader when PyYAML was built with it: the catalogue is read at every start.
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 SERVICE_ID = re.compile(r"^\d{11}$")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -220,7 +223,7 @@ def load_catalogue(folder: Path) -> list[CatalogueEntry]:
     entries: list[CatalogueEntry] = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {"entries": []}
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader) or {"entries": []}
             entries.extend(CatalogueFile.model_validate(raw).entries)
         except Exception as error:  # re-raised with the file's name, which the error lacks
             raise ValueError(f"{path}: {error}") from error

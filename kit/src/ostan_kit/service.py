@@ -71,7 +71,7 @@ class OfficeService:
             self.database, self.bus, batch=settings.outbox_batch, poll_seconds=settings.outbox_poll_seconds
         )
         self.engine = CaseEngine(settings.service, self.database, load_processes(layout.processes))
-        self.catalogue = load_catalogue(layout.catalogue)
+        self.catalogue = load_catalogue(settings.catalogue_dir or layout.catalogue)
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0

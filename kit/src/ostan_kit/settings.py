@@ -29,6 +29,8 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_batch: int = Field(default=100, ge=1)
+    # Where the catalogue entries are read from; by default the service's own catalogue/ folder.
+    catalogue_dir: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
