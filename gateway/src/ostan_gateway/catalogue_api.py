@@ -117,10 +117,12 @@ async def search_catalogue(request: Request, params: Annotated[SearchParams, Que
     terms = query_terms(params.q)
     query = {**asdict(chosen), "terms": terms}
     offset = decode_cursor(params.cursor, query)
-    hits = [(score, entry) for score, entry in snap.index.search(terms) if chosen.matches(entry)]
-    ranked = [{"score": score, **entry} for score, entry in hits]
-    items, next_cursor = page(ranked, offset=offset, limit=params.limit, query=query)
-    body = {"query": params.q, "terms": terms, "items": items, "count": len(ranked), "next_cursor": next_cursor}
+    hits = snap.index.search(terms)
+    if chosen != NO_FILTERS:
+        hits = [hit for hit in hits if chosen.matches(hit[1])]
+    shown, next_cursor = page(hits, offset=offset, limit=params.limit, query=query)
+    items = [{"score": score, **entry} for score, entry in shown]
+    body = {"query": params.q, "terms": terms, "items": items, "count": len(hits), "next_cursor": next_cursor}
     return _json({**body, **snap.availability()})
 
 

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ostan_gateway.problems import Problem
 from ostan_kit.persian import search_key
@@ -17,6 +17,8 @@ Scope = Literal["exclusive", "general", "shared", "unknown"]
 Kind = Literal["service", "sub-service", "process", "procedure", "service-card"]
 Stage = Literal["inform", "start", "process", "deliver"]
 SortKey = Literal["slug", "-slug", "title", "-title", "service_id", "-service_id", "office", "-office"]
+
+T = TypeVar("T")
 
 _SORT_FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "slug": lambda entry: entry["slug"],
@@ -101,8 +103,6 @@ def invalid(field: str, message: str) -> Problem:
     return Problem(422, f"{field} {message}", slug="invalid-request", errors=[{"field": field, "message": message}])
 
 
-def page(
-    entries: list[dict[str, Any]], *, offset: int, limit: int, query: dict[str, Any]
-) -> tuple[list[dict[str, Any]], str | None]:
+def page(entries: list[T], *, offset: int, limit: int, query: dict[str, Any]) -> tuple[list[T], str | None]:
     end = offset + limit
     return entries[offset:end], (encode_cursor(end, query) if end < len(entries) else None)

@@ -68,9 +68,32 @@ def _index(entry: dict[str, Any]) -> _Indexed:
     return _Indexed(entry, ((search_key(title), TITLE), (search_key(goal), GOAL), (search_key(detail), DETAIL)))
 
 
+def _trigrams(text: str) -> set[str]:
+    return {text[i : i + 3] for i in range(len(text) - 2)}
+
+
 class SearchIndex:
+    """Entries with, for every trigram of their fields, a bitset of the entries that have it:
+    a term's candidates are the AND of its trigrams' bitsets, so only they are checked."""
+
     def __init__(self, entries: list[dict[str, Any]]) -> None:
         self._indexed = [_index(entry) for entry in entries]
+        self._everything = (1 << len(self._indexed)) - 1
+        postings: dict[str, int] = {}
+        for position, indexed in enumerate(self._indexed):
+            bit = 1 << position
+            for gram in _trigrams(" ".join(text for text, _ in indexed.fields)):
+                postings[gram] = postings.get(gram, 0) | bit
+        self._postings = postings
+
+    def _candidates(self, terms: list[str]) -> int:
+        mask = self._everything
+        for term in terms:
+            for gram in _trigrams(term):  # a term under three letters narrows nothing here
+                mask &= self._postings.get(gram, 0)
+                if not mask:
+                    return 0
+        return mask
 
     def search(self, terms: list[str]) -> list[tuple[int, dict[str, Any]]]:
         """(score, entry) of every entry that has all ``terms``, best first, then by slug."""
@@ -78,7 +101,11 @@ class SearchIndex:
             return []
         phrase = "".join(terms)
         found: list[tuple[int, dict[str, Any]]] = []
-        for indexed in self._indexed:
+        mask = self._candidates(terms)
+        while mask:
+            low = mask & -mask
+            indexed = self._indexed[low.bit_length() - 1]
+            mask ^= low
             score = 0
             for term in terms:
                 weight = next((weight for text, weight in indexed.fields if term in text), 0)
