@@ -98,3 +98,9 @@ def test_every_title_and_booklet_id_is_in_its_seed(catalogues):
                 value = getattr(entry, name)
                 if value:
                     assert value in ascii_digits(" ".join(lines)), f"{entry.slug}: {name} {value} not in its seed"
+
+
+def test_the_exported_json_schema_is_current(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "tools" / "export_schema.py"), str(tmp_path / "s.json")], check=True)
+    committed = ROOT / "kit" / "src" / "ostan_kit" / "data" / "catalogue.schema.json"
+    assert filecmp.cmp(tmp_path / "s.json", committed, shallow=False), "run tools/export_schema.py"
