@@ -97,6 +97,27 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0001_downgrade()
 ''',
+    "migrations/versions/0002_case_engine.py": '''"""The case engine: assignment, deadlines, audit, documents, comments, SLA timers.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from ostan_kit.migrations import chassis_0002_downgrade, chassis_0002_upgrade
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    chassis_0002_upgrade()
+
+
+def downgrade() -> None:
+    chassis_0002_downgrade()
+''',
     "catalogue/.keep": "",
     "processes/.keep": "",
 }

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ostan_gateway.auth import DEV_SECRET, issue_token
 from ostan_kit.registry import SERVICES
 from ostan_kit.stack import Stack, StackConfig
 from tests.conftest import POSTGRES, postgres_databases
@@ -58,9 +59,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
+def bearer(kind: str = "staff", **claims: object) -> dict[str, str]:
+    """An Authorization header for a caller, signed as the gateway's development secret."""
+    defaults: dict[str, object] = {
+        "staff": {"subject": "clerk-1", "name": "سارا احمدی", "roles": ["clerk"], "office": "foreign-nationals"},
+        "citizen": {"subject": "0084575948", "name": "زهرا کریمی", "roles": ["applicant"]},
+    }[kind]
+    token = issue_token(DEV_SECRET, kind=kind, **{**defaults, **claims})  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {token}"}
+
+
+CLERK = bearer()
+
+
 @pytest.fixture
 def client(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.config.gateway_url, timeout=30) as client:
+    """A client of the gateway, calling as a clerk of the foreign nationals office."""
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=30, headers=CLERK) as client:
         yield client
 
 

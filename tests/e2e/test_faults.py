@@ -16,6 +16,7 @@ from ostan_kit.stack import NATS
 from ostan_kit.tracking import make_code
 from tests.conftest import POSTGRES
 from tests.e2e.conftest import (
+    CLERK,
     RESIDENCE_FORM,
     STREAM,
     all_pages,
@@ -99,7 +100,7 @@ def test_with_the_bus_down_a_case_is_stored_and_its_event_leaves_when_the_bus_re
 
 def test_sigterm_lets_in_flight_calls_finish_and_half_writes_nothing(stack):
     async def burst() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=stack.config.gateway_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=stack.config.gateway_url, timeout=30, headers=CLERK) as client:
             body = {"service": "foreign-nationals", "process": "residence-document-extension"}
             calls = [
                 client.post("/v1/cases", json={**body, "data": RESIDENCE_FORM}, headers={"Idempotency-Key": f"burst-{i}"})
@@ -158,6 +159,6 @@ def test_a_restarted_platform_keeps_its_data(stack, client):
     stack.stop()
     assert not stack.processes
     stack.start()
-    with httpx.Client(base_url=stack.config.gateway_url, timeout=30) as fresh:
+    with httpx.Client(base_url=stack.config.gateway_url, timeout=30, headers=CLERK) as fresh:
         assert fresh.get(f"/v1/cases/{code}").json()["code"] == code
         assert start_case(fresh, "after-restart").status_code == 201

@@ -62,7 +62,7 @@ def test_a_case_is_stored_and_its_cloudevent_reaches_jetstream(stack, client):
     assert case["state"] == "submitted"
     assert case["data"]["full_name"] == "محمد رضایی"  # stored normalised
     assert case["data"]["mobile"] == "09121234567"
-    assert re.fullmatch(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}", case["created_at_jalali"])
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}", case["created_at"]["jalali"])
 
     persian_code = case["code"].translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
     read_back = client.get(f"/v1/cases/{persian_code}")

@@ -1,22 +1,32 @@
-"""The case engine against a real database (SQLite here, PostgreSQL in CI); no bus needed."""
+"""The case engine against a real database (SQLite here, PostgreSQL in CI); no bus needed: the
+events it publishes are read from its outbox."""
+
+from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from ostan.common.v1 import case_pb2
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
+from ostan_kit.actors import Actor
 from ostan_kit.cases import CaseEngine
+from ostan_kit.catalogue import load_catalogue
 from ostan_kit.db import Database
-from ostan_kit.errors import InvalidArgument, NotFound
+from ostan_kit.documents import LocalDocumentStore
+from ostan_kit.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, OutOfRange, PermissionDenied
 from ostan_kit.migrations import upgrade
-from ostan_kit.models import CaseHistoryRow, CaseRow, IdempotencyRow, OutboxRow
+from ostan_kit.models import CaseAuditRow, CaseHistoryRow, CaseRow, CaseTimerRow, IdempotencyRow, OutboxRow
 from ostan_kit.processes import load_processes
 from ostan_kit.tracking import make_code, parse_code
+from ostan_kit.workdays import WorkingCalendar
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "services" / "foreign-nationals"
+PROCESS = "residence-document-extension"
 FORM = {
     "full_name": "محمد رضایی",
     "father_name": "علی",
@@ -27,77 +37,297 @@ FORM = {
     "mobile": "09121234567",
     "address": "قزوین",
 }
+CLERK = Actor("clerk-1", "staff", "سارا احمدی", frozenset({"clerk"}), office="foreign-nationals")
+HEAD = Actor("head-1", "staff", "رئیس دفتر", frozenset({"head-of-office"}), office="foreign-nationals")
+OTHER_OFFICE = Actor("clerk-9", "staff", "x", frozenset({"clerk"}), office="social-cultural")
+CITIZEN = Actor("0084575948", "citizen", "شهروند", frozenset({"applicant"}))
+STRANGER = Actor("0067749828", "citizen", "دیگری", frozenset({"applicant"}))
+PDF = b"%PDF-1.4 residence document"
+JPEG = b"\xff\xd8\xff photo"
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.now = at
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
-async def engine(database_url):
+def clock() -> Clock:
+    # Saturday 2026-04-18 09:00 in Tehran: an ordinary working day.
+    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+async def engine(database_url, tmp_path, clock):
     await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
     database = Database(database_url)
-    yield CaseEngine("foreign-nationals", database, load_processes(SERVICE / "processes"))
+    yield CaseEngine(
+        "foreign-nationals",
+        database,
+        load_processes(SERVICE / "processes"),
+        load_catalogue(SERVICE / "catalogue"),
+        LocalDocumentStore(tmp_path / "documents"),
+        WorkingCalendar.from_names(["friday"]),
+        clock=clock,
+    )
     await database.close()
 
 
-async def _counts(engine):
+async def count(engine, table, *where) -> int:
     async with engine.database.session() as session:
-        return [
-            await session.scalar(select(func.count()).select_from(table))
-            for table in (CaseRow, CaseHistoryRow, IdempotencyRow, OutboxRow)
-        ]
+        return await session.scalar(select(func.count()).select_from(table).where(*where))
 
 
-async def test_a_start_commits_case_history_key_and_event_together(engine):
-    result = await engine.start("residence-document-extension", FORM, "key-1")
-    assert not result.replayed
-    assert result.case.state == "submitted"
-    assert parse_code(result.case.code)[0] == "FN"
-    assert await _counts(engine) == [1, 1, 1, 1]
+async def counts(engine) -> list[int]:
+    return [await count(engine, t) for t in (CaseRow, CaseHistoryRow, CaseAuditRow, IdempotencyRow, OutboxRow)]
+
+
+async def events(engine) -> list[str]:
     async with engine.database.session() as session:
-        event = await session.scalar(select(OutboxRow))
-    assert event.subject == "ostan.foreign-nationals.residence-document-extension.submitted"
-    assert event.headers["ce-subject"] == result.case.code
-    assert event.published_at is None
+        return list(await session.scalars(select(OutboxRow.subject).order_by(OutboxRow.created_at, OutboxRow.id)))
 
 
-async def test_a_replay_returns_the_first_case_and_changes_nothing(engine):
-    first = await engine.start("residence-document-extension", FORM, "key-1")
-    again = await engine.start("residence-document-extension", FORM, "key-1")
-    assert again.replayed and again.case.code == first.case.code
-    assert await _counts(engine) == [1, 1, 1, 1]
+async def started(engine, actor=CLERK, key="start-1"):
+    return (await engine.start(actor, PROCESS, FORM, key)).message
 
 
-async def test_a_key_reused_for_another_request_is_refused(engine):
-    await engine.start("residence-document-extension", FORM, "key-1")
+async def with_documents(engine, code):
+    await engine.attach(CLERK, code, "residence-document-scan", "scan.pdf", "application/pdf", PDF, f"{code}-scan")
+    answer = await engine.attach(CLERK, code, "photo", "photo.jpg", "image/jpeg", JPEG, f"{code}-photo")
+    return answer.message.case
+
+
+async def test_a_start_commits_case_history_audit_key_event_and_timers_together(engine):
+    case = await started(engine)
+    assert case.state == "submitted" and case.assigned_role == "clerk" and case.version == 1
+    assert parse_code(case.code)[:2] == ("FN", 1405)
+    assert await counts(engine) == [1, 1, 1, 1, 1]
+    assert await events(engine) == ["ostan.foreign-nationals.residence-document-extension.submitted"]
+    # The state's warning and breach, and the whole process's.
+    assert await count(engine, CaseTimerRow) == 4
+    assert case.HasField("state_due_at") and case.HasField("process_due_at")
+
+
+async def test_a_whole_case_from_submission_to_delivery(engine):
+    case = await started(engine)
+    case = await with_documents(engine, case.code)
+    case = (await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "a1")).message
+    assert case.state == "under-review"
+    case = (
+        await engine.act(HEAD, case.code, "approve", case.version, "موافقت شد", {"extended_until": "۱۴۰۶/۰۹/۰۱"}, "a2")
+    ).message
+    case = (await engine.act(CLERK, case.code, "deliver", case.version, "", {}, "a3")).message
+    assert (case.state, case.outcome, case.assigned_role) == ("delivered", "granted", "")
+    history = await engine.history(CLERK, case.code)
+    assert [h.event for h in history] == [
+        "submitted", "document-attached", "document-attached", "start-review", "approve", "deliver",
+    ]
+    assert [h.actor_role for h in history][-3:] == ["clerk", "head-of-office", "clerk"]
+    subjects = await events(engine)
+    assert subjects[-1] == "ostan.foreign-nationals.residence-document-extension.deliver"
+    assert [c.text for c in case.comments] == ["موافقت شد"]
+
+
+async def test_the_generic_request_runs_any_catalogue_entry_with_clients(engine):
+    form = {"full_name": "زهرا", "national_code": "0084575948", "mobile": "09121234567", "subject": "گواهی"}
+    case = (await engine.start(CITIZEN, "foreign-nationals-32", form, "g1")).message
+    assert (case.process, case.definition, case.applicant_id) == ("foreign-nationals-32", "generic-request", CITIZEN.subject)
+    # by booklet ID too
+    assert (await engine.start(CLERK, "12012154114", form, "g2")).message.process == "foreign-nationals-15"
+    with pytest.raises(InvalidArgument, match="record only|not run as a case"):
+        await engine.start(CLERK, "foreign-nationals-19", form, "g3")  # the one FN service without clients
+
+
+async def test_a_replay_returns_the_first_answer_and_changes_nothing(engine):
+    first = await engine.start(CLERK, PROCESS, FORM, "k")
+    again = await engine.start(CLERK, PROCESS, FORM, "k")
+    assert again.replayed and again.message == first.message
+    case = await with_documents(engine, first.message.code)
+    acted = await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "act")
+    replay = await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "act")
+    assert replay.replayed and replay.message == acted.message
+    assert await count(engine, CaseHistoryRow) == 4
     with pytest.raises(InvalidArgument) as caught:
-        await engine.start("residence-document-extension", {**FORM, "mobile": "09350000000"}, "key-1")
+        await engine.start(CLERK, PROCESS, {**FORM, "mobile": "09350000000"}, "k")
     assert caught.value.violations[0].field == "idempotency_key"
 
 
-async def test_sequences_give_distinct_codes(engine):
-    codes = {(await engine.start("residence-document-extension", FORM, f"k{i}")).case.code for i in range(5)}
-    assert len(codes) == 5
-    assert sorted(parse_code(code)[2] for code in codes) == [1, 2, 3, 4, 5]
+async def test_two_officers_acting_at_once_get_one_success_and_one_conflict(engine):
+    case = await with_documents(engine, (await started(engine)).code)
+    results = await asyncio.gather(
+        engine.act(CLERK, case.code, "start-review", case.version, "", {}, "x1"),
+        engine.act(CLERK, case.code, "start-review", case.version, "", {}, "x2"),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) in (["Answer", "Conflict"], ["Answer", "FailedPrecondition"])
+    assert await count(engine, CaseHistoryRow, CaseHistoryRow.event == "start-review") == 1
 
 
-@pytest.mark.parametrize(
-    ("process", "data", "key", "field"),
-    [
-        ("residence-document-extension", {**FORM, "mobile": "1"}, "k", "data.mobile"),
-        ("no-such-process", FORM, "k", "process"),
-        ("residence-document-extension", FORM, "  ", "idempotency_key"),
-    ],
-)
-async def test_bad_input_writes_nothing(engine, process, data, key, field):
+async def test_a_stale_version_is_a_conflict_and_writes_nothing(engine):
+    case = await with_documents(engine, (await started(engine)).code)
+    before = await counts(engine)
+    with pytest.raises(Conflict) as caught:
+        await engine.act(CLERK, case.code, "start-review", case.version - 1, "", {}, "stale")
+    assert caught.value.reason == "STALE_VERSION"
+    assert await counts(engine) == before
+
+
+async def test_refusals_name_what_is_wrong_and_write_nothing(engine):
+    case = await started(engine)
+    before = await counts(engine)
+    with pytest.raises(FailedPrecondition) as caught:  # not allowed in this state
+        await engine.act(CLERK, case.code, "deliver", case.version, "", {}, "r1")
+    assert caught.value.metadata["allowed_actions"] == "start-review"
+    with pytest.raises(FailedPrecondition) as caught:  # and the head of office has nothing to do yet
+        await engine.act(HEAD, case.code, "approve", case.version, "", {"extended_until": "1406/01/01"}, "r2")
+    assert caught.value.metadata["allowed_actions"] == ""
+    with pytest.raises(InvalidArgument) as caught:  # required documents missing
+        await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "r3")
+    assert {v.field for v in caught.value.violations} == {"documents.residence-document-scan", "documents.photo"}
+    with pytest.raises(NotFound):  # another office's staff do not see it
+        await engine.act(OTHER_OFFICE, case.code, "start-review", case.version, "", {}, "r4")
+    with pytest.raises(NotFound):  # nor another citizen
+        await engine.get(STRANGER, case.code)
+    assert await counts(engine) == before
+
+    case = await with_documents(engine, case.code)
+    case = (await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "r5")).message
+    before = await counts(engine)
+    with pytest.raises(PermissionDenied):  # the right state, the wrong role
+        await engine.act(CLERK, case.code, "approve", case.version, "", {"extended_until": "1406/01/01"}, "r6")
+    assert await counts(engine) == before
+
+
+async def test_invalid_national_code_and_action_fields_are_named(engine):
+    form = {"full_name": "زهرا", "national_code": "0084575949", "mobile": "09121234567", "subject": "گواهی"}
     with pytest.raises(InvalidArgument) as caught:
-        await engine.start(process, data, key)
-    assert field in {v.field for v in caught.value.violations}
-    assert await _counts(engine) == [0, 0, 0, 0]
+        await engine.start(CITIZEN, "foreign-nationals-32", form, "n1")
+    assert caught.value.violations[0].field == "data.national_code"
+    case = await with_documents(engine, (await started(engine)).code)
+    case = (await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "n2")).message
+    with pytest.raises(InvalidArgument) as caught:
+        await engine.act(HEAD, case.code, "refuse", case.version, "", {}, "n3")
+    assert caught.value.violations[0].field == "data.reason"
+    with pytest.raises(InvalidArgument) as caught:
+        await engine.act(CLERK, case.code, "request-correction", case.version, "  ", {}, "n4")
+    assert caught.value.violations[0].field == "comment"
 
 
-async def test_get_reads_back_and_refuses_unknown_or_malformed_codes(engine):
-    started = await engine.start("residence-document-extension", FORM, "key-1")
-    assert (await engine.get(started.case.code.lower())).id == started.case.id
-    prefix, year, sequence = parse_code(started.case.code)
-    with pytest.raises(NotFound):
-        await engine.get(make_code(prefix, year, sequence + 1000))
+async def test_documents_are_checked_before_anything_is_kept(engine, tmp_path):
+    case = await started(engine)
+    before = await counts(engine)
+    with pytest.raises(OutOfRange) as caught:
+        await engine.attach(CLERK, case.code, "photo", "big.jpg", "image/jpeg", b"x" * 2_000_001, "d1")
+    assert caught.value.reason == "DOCUMENT_TOO_LARGE"
+    with pytest.raises(InvalidArgument) as caught:
+        await engine.attach(CLERK, case.code, "photo", "photo.gif", "image/gif", b"GIF89a", "d2")
+    assert caught.value.reason == "DOCUMENT_TYPE_NOT_ALLOWED"
     with pytest.raises(InvalidArgument):
-        await engine.get("not-a-code")
+        await engine.attach(CLERK, case.code, "passport", "p.pdf", "application/pdf", PDF, "d3")
+    assert await counts(engine) == before
+    assert not (tmp_path / "documents").exists()
+    answer = await engine.attach(CLERK, case.code, "photo", "عکس.jpg", "image/jpeg", JPEG, "d4")
+    stored = engine.documents.get(answer.message.document.sha256)
+    assert stored == JPEG
+
+
+async def test_a_citizen_sees_and_acts_only_on_their_own_cases(engine):
+    form = {"full_name": "زهرا", "national_code": "0084575948", "mobile": "09121234567", "subject": "گواهی"}
+    mine = (await engine.start(CITIZEN, "foreign-nationals-32", form, "c1")).message
+    await engine.start(CLERK, PROCESS, FORM, "c2")
+    cases, _ = await engine.list(CITIZEN, case_pb2.ListCasesRequest())
+    assert [case.code for case in cases] == [mine.code]
+    withdrawn = (await engine.act(CITIZEN, mine.code, "withdraw", mine.version, "", {}, "c3")).message
+    assert withdrawn.outcome == "withdrawn"
+
+
+async def test_the_inbox_lists_a_roles_cases_nearest_deadline_first(engine, clock):
+    first = await started(engine, key="i1")
+    clock.now += timedelta(hours=3)
+    second = await started(engine, key="i2")
+    inbox, token = await engine.list(CLERK, case_pb2.ListCasesRequest(role="clerk"))
+    assert [case.code for case in inbox] == [first.code, second.code] and token == ""
+    with pytest.raises(PermissionDenied):
+        await engine.list(CLERK, case_pb2.ListCasesRequest(role="head-of-office"))
+    found, _ = await engine.list(CLERK, case_pb2.ListCasesRequest(code=second.code[:9], state="submitted"))
+    assert {case.code for case in found} == {first.code, second.code}
+    page, token = await engine.list(CLERK, case_pb2.ListCasesRequest(page_size=1))
+    assert len(page) == 1 and token == "1"
+
+
+async def test_sla_warning_breach_and_escalation_across_a_weekend(engine, clock):
+    # Submitted Wednesday 2026-04-22 09:00 Tehran with a 2-working-day SLA; Friday is closed, so
+    # it falls due Saturday 09:00, and its 80% warning (1.6 days) Thursday 23:24.
+    clock.now = datetime(2026, 4, 22, 5, 30, tzinfo=UTC)
+    case = await started(engine)
+    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 4, 25, 5, 30, tzinfo=UTC)
+    clock.now = datetime(2026, 4, 23, 19, 50, tzinfo=UTC)  # Thursday 23:20 Tehran
+    assert await engine.fire_due_timers() == 0
+    clock.now = datetime(2026, 4, 23, 19, 58, tzinfo=UTC)  # Thursday 23:28
+    assert await engine.fire_due_timers() == 1
+    clock.now = datetime(2026, 4, 24, 20, 0, tzinfo=UTC)  # all of Friday: nothing more
+    assert await engine.fire_due_timers() == 0
+    clock.now = datetime(2026, 4, 25, 5, 31, tzinfo=UTC)  # Saturday 09:01
+    assert await engine.fire_due_timers() == 1
+    assert await engine.fire_due_timers() == 0  # fired once only
+    escalated = await engine.get(CLERK, case.code)
+    assert escalated.breached and escalated.assigned_role == "supervisor"
+    assert (await events(engine))[-2:] == [
+        "ostan.foreign-nationals.residence-document-extension.sla-warning",
+        "ostan.foreign-nationals.residence-document-extension.sla-breached",
+    ]
+
+
+async def test_sla_clock_skips_nowruz(engine, clock):
+    clock.now = datetime(2026, 3, 18, 6, 30, tzinfo=UTC)  # Wednesday 10:00, before Nowruz
+    case = await started(engine)
+    # Thursday 03-19 is one working day; 03-20 (a Friday and a holiday) and the Nowruz holidays of
+    # 1405 (03-21..24) are closed, so the second day ends Wednesday 03-25 10:00, a week later.
+    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 3, 25, 6, 30, tzinfo=UTC)
+
+
+async def test_sla_clock_skips_tasua_and_ashura(engine, clock):
+    clock.now = datetime(2026, 6, 23, 10, 30, tzinfo=UTC)  # Tuesday 14:00
+    case = await started(engine)
+    # Tasua and Ashura (06-24, 06-25) and Friday 06-26 are closed: due Sunday 06-28 14:00.
+    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 6, 28, 10, 30, tzinfo=UTC)
+
+
+async def test_timers_of_a_state_left_in_time_do_nothing(engine, clock):
+    case = await with_documents(engine, (await started(engine)).code)
+    await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "t1")
+    clock.now += timedelta(days=3)  # the submitted-state timers are now due, but stale
+    before = len(await events(engine))
+    await engine.fire_due_timers()
+    assert len(await events(engine)) == before
+
+
+async def test_a_case_keeps_its_process_version(engine, tmp_path, database_url, clock):
+    case = await started(engine)
+    folder = tmp_path / "processes"
+    folder.mkdir()
+    text = (SERVICE / "processes" / f"{PROCESS}.yaml").read_text("utf-8")
+    (folder / "v1.yaml").write_text(text, "utf-8")
+    (folder / "v2.yaml").write_text(text.replace("version: 1", "version: 2").replace(
+        "requires_documents: [residence-document-scan, photo]", "requires_documents: []"), "utf-8")
+    newer = CaseEngine(
+        "foreign-nationals", engine.database, load_processes(folder), list(engine.catalogue.values()),
+        engine.documents, engine.calendar, clock=clock,
+    )
+    with pytest.raises(InvalidArgument):  # version 1 still wants its documents
+        await newer.act(CLERK, case.code, "start-review", case.version, "", {}, "v1")
+    fresh = (await newer.start(CLERK, PROCESS, FORM, "v2-start")).message
+    assert fresh.process_version == 2
+    assert (await newer.act(CLERK, fresh.code, "start-review", fresh.version, "", {}, "v2")).message.state == "under-review"
+
+
+async def test_codes_are_sequential_and_unknown_codes_refused(engine):
+    codes = [(await started(engine, key=f"s{i}")).code for i in range(3)]
+    assert [parse_code(code)[2] for code in codes] == [1, 2, 3]
+    with pytest.raises(NotFound):
+        await engine.get(CLERK, make_code("FN", 1405, 999))
+    with pytest.raises(InvalidArgument):
+        await engine.get(CLERK, "not-a-code")

@@ -23,11 +23,11 @@ GOOD = {
 
 @pytest.fixture(scope="module")
 def extension():
-    return load_processes(FOREIGN_NATIONALS)["residence-document-extension"]
+    return load_processes(FOREIGN_NATIONALS).latest["residence-document-extension"]
 
 
 def test_a_good_form_is_stored_normalised(extension):
-    stored = extension.validate(GOOD)
+    stored = extension.validate_form(GOOD)
     assert stored["full_name"] == "محمد رضایی"
     assert stored["nationality"] == "AFG"
     assert stored["document_number"] == "12345678"
@@ -37,7 +37,7 @@ def test_a_good_form_is_stored_normalised(extension):
 
 def _violations(extension, data):
     with pytest.raises(InvalidArgument) as caught:
-        extension.validate(data)
+        extension.validate_form(data)
     return {v.field: v.description for v in caught.value.violations}
 
 
@@ -66,18 +66,31 @@ def test_unspecified_enum_counts_as_missing(extension):
 DEFINITION = (FOREIGN_NATIONALS / "residence-document-extension.yaml").read_text("utf-8")
 
 
+def _line_of(text: str, needle: str) -> int:
+    return next(number for number, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("old", "new", "message", "at"),
     [
-        (("kind: mobile", "kind: telephone"), "unknown field kind"),
-        (("  address: {kind: text, required: true}\n", ""), "have no rule"),
-        (("fields:\n", "fields:\n  colour: {kind: text}\n"), "not in"),
-        (("ResidenceDocumentExtension", "NoSuchForm"), "NoSuchForm"),
+        ("kind: mobile", "kind: telephone", "unknown field kind", "  mobile: {kind: telephone"),
+        ("  address: {kind: text, required: true}\n", "", "has no rule", "fields:"),
+        ("fields:\n  full_name", "fields:\n  colour: {kind: text}\n  full_name", "is not in", "  colour:"),
+        ("ResidenceDocumentExtension", "NoSuchForm", "NoSuchForm", "form: "),
+        ("    roles: [head-of-office]\n    fields:\n      reason", "    roles: [judge]\n    fields:\n      reason",
+         "unknown role 'judge'", "roles: [judge]"),
+        ("requires_documents: [residence-document-scan, photo]", "requires_documents: [passport]",
+         "unknown document 'passport'", "requires_documents: [passport]"),
+        ("    to: delivered\n", "    to: decided\n", "'delivered' cannot be reached", "  delivered: {"),
+        ("  - name: deliver\n    title_fa: تحویل مدرک\n    from: [decided]", "  - name: deliver\n    title_fa: تحویل مدرک\n    from: [resubmitted]",
+         "'decided' is a dead end but not terminal", "  decided: {"),
     ],
 )
-def test_a_wrong_definition_stops_the_start_naming_its_file(tmp_path, change, message):
+def test_a_wrong_definition_stops_the_start_naming_file_line_and_problem(tmp_path, old, new, message, at):
+    assert old in DEFINITION
+    broken = DEFINITION.replace(old, new, 1)
     path = tmp_path / "broken.yaml"
-    path.write_text(DEFINITION.replace(*change), "utf-8")
+    path.write_text(broken, "utf-8")
     with pytest.raises(ValueError, match=message) as caught:
         load_processes(tmp_path)
-    assert str(path) in str(caught.value)
+    assert f"{path}:{_line_of(broken, at)}:" in str(caught.value)

@@ -47,6 +47,10 @@ _HTTP_STATUS = {
 }
 
 
+# Causes a service names (google.rpc.ErrorInfo) that have an HTTP status of their own.
+_BY_REASON = {"DOCUMENT_TOO_LARGE": 413, "DOCUMENT_TYPE_NOT_ALLOWED": 415}
+
+
 class Problem(Exception):
     def __init__(self, status: int, detail: str, *, slug: str = "", **extensions: Any) -> None:
         super().__init__(detail)
@@ -80,10 +84,19 @@ def from_remote(service: str, error: RemoteError) -> Problem:
         )
     if status == 502:
         return Problem(502, f"the {service} service failed: {error.message}", service=service)
+    status = _BY_REASON.get(error.reason, status)
     extensions: dict[str, Any] = {"service": service}
+    if error.reason:
+        extensions["reason"] = error.reason
     if error.violations:
         extensions["errors"] = [{"field": v.field, "message": v.description} for v in error.violations]
-    return Problem(status, error.message, **extensions)
+    metadata = error.metadata or {}
+    if "allowed_actions" in metadata:
+        extensions["allowed_actions"] = [name for name in metadata["allowed_actions"].split(",") if name]
+        extensions["state"] = metadata.get("state", "")
+    if "current_version" in metadata:
+        extensions["current_version"] = int(metadata["current_version"])
+    return Problem(status, error.message, slug=error.reason.lower().replace("_", "-"), **extensions)
 
 
 def _field(error: dict[str, Any]) -> str:

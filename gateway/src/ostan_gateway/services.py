@@ -12,6 +12,7 @@ from opentelemetry import propagate
 
 from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc
 from ostan_gateway.problems import Problem, from_remote
+from ostan_kit.actors import Actor
 from ostan_kit.errors import describe
 
 
@@ -49,10 +50,12 @@ class Services:
     def __getitem__(self, name: str) -> ServiceClient:
         return self.clients[name]
 
-    async def call(self, service: str, method: Any, request: Any, timeout: float) -> Any:
-        """Call ``method`` of ``service``; a failure becomes the problem the client should see."""
+    async def call(self, service: str, method: Any, request: Any, timeout: float, actor: Actor | None = None) -> Any:
+        """Call ``method`` of ``service`` for ``actor``; a failure becomes the problem the client
+        should see."""
+        metadata = trace_metadata() + (actor.metadata() if actor else ())
         try:
-            return await method(request, timeout=timeout, metadata=trace_metadata())
+            return await method(request, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as error:
             raise from_remote(service, describe(error)) from error
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ostan_gateway.auth import DEV_SECRET
 from ostan_kit.registry import SERVICES
 
 
@@ -27,3 +28,8 @@ class GatewaySettings(BaseSettings):
     # How long an aggregated catalogue is served before the services are asked again; a
     # catalogue with a missing service is asked again after at most a second.
     catalogue_ttl_seconds: float = Field(default=10.0, ge=0)
+    # The key bearer tokens are signed with (HS256). The default is for local runs only.
+    jwt_secret: str = Field(default=DEV_SECRET, min_length=32)
+    # Larger uploads are refused before they reach a service (each document kind has its own
+    # smaller limit in its process definition).
+    max_document_bytes: int = Field(default=20_000_000, gt=0)

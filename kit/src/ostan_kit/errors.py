@@ -30,10 +30,20 @@ class FieldViolation:
 class ServiceError(Exception):
     code = grpc.StatusCode.INTERNAL
 
-    def __init__(self, message: str, violations: list[FieldViolation] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        violations: list[FieldViolation] | None = None,
+        *,
+        reason: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.violations = violations or []
+        # A machine-readable cause (google.rpc.ErrorInfo), e.g. STALE_VERSION.
+        self.reason = reason
+        self.metadata = metadata or {}
 
 
 class InvalidArgument(ServiceError):
@@ -45,7 +55,27 @@ class NotFound(ServiceError):
 
 
 class Conflict(ServiceError):
+    """Someone changed the resource first (a stale version): read it again and retry."""
+
     code = grpc.StatusCode.ABORTED
+
+
+class FailedPrecondition(ServiceError):
+    """Not possible in the resource's present state (e.g. an action not allowed now)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PermissionDenied(ServiceError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(ServiceError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class OutOfRange(ServiceError):
+    code = grpc.StatusCode.OUT_OF_RANGE
 
 
 class Unavailable(ServiceError):
@@ -65,6 +95,10 @@ def to_status(error: ServiceError) -> grpc.Status:
             )
         )
         status.details.append(detail)
+    if error.reason:
+        info = any_pb2.Any()
+        info.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain="ostan", metadata=error.metadata))
+        status.details.append(info)
     return rpc_status.to_status(status)
 
 
@@ -100,11 +134,14 @@ class RemoteError:
     code: grpc.StatusCode
     message: str
     violations: list[FieldViolation]
+    reason: str = ""
+    metadata: dict[str, str] | None = None
 
 
 def describe(error: grpc.aio.AioRpcError) -> RemoteError:
     """The code, message and field violations of a failed call."""
     violations: list[FieldViolation] = []
+    reason, metadata = "", {}
     try:
         status = rpc_status.from_call(error)
     except ValueError:  # malformed details: keep the code and message
@@ -117,11 +154,19 @@ def describe(error: grpc.aio.AioRpcError) -> RemoteError:
                 violations.extend(
                     FieldViolation(v.field, v.description) for v in bad_request.field_violations
                 )
-    return RemoteError(error.code(), error.details() or "", violations)
+            elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason, metadata = info.reason, dict(info.metadata)
+    return RemoteError(error.code(), error.details() or "", violations, reason, metadata)
 
 
 __all__ = [
     "Conflict",
+    "FailedPrecondition",
+    "OutOfRange",
+    "PermissionDenied",
+    "Unauthenticated",
     "FieldViolation",
     "InvalidArgument",
     "NotFound",

@@ -113,3 +113,100 @@ def chassis_0001_upgrade() -> None:
 def chassis_0001_downgrade() -> None:
     for table in ("outbox", "idempotency_keys", "case_sequences", "case_history", "cases"):
         op.drop_table(table)
+
+
+def chassis_0002_upgrade() -> None:
+    """The case engine: assignment, deadlines and outcome on cases; who acted in the history;
+    audit, documents, comments and SLA timers; replayable answers for idempotency keys."""
+    epoch = sa.text("'1970-01-01 00:00:00+00'")
+    with op.batch_alter_table("cases") as cases:
+        cases.add_column(sa.Column("definition", sa.String(100), nullable=False, server_default=""))
+        cases.add_column(sa.Column("office", sa.String(64), nullable=False, server_default=""))
+        cases.add_column(sa.Column("applicant_id", sa.String(64), nullable=False, server_default=""))
+        cases.add_column(sa.Column("applicant_name", sa.String(200), nullable=False, server_default=""))
+        cases.add_column(sa.Column("assigned_role", sa.String(64), nullable=True))
+        cases.add_column(sa.Column("state_version", sa.Integer, nullable=False, server_default="1"))
+        cases.add_column(
+            sa.Column("state_entered_at", sa.DateTime(timezone=True), nullable=False, server_default=epoch)
+        )
+        cases.add_column(_timestamp("state_due_at", nullable=True))
+        cases.add_column(_timestamp("process_due_at", nullable=True))
+        cases.add_column(sa.Column("outcome", sa.String(32), nullable=True))
+        cases.add_column(sa.Column("breached", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.create_index("ix_cases_inbox", "cases", ["office", "assigned_role", "state_due_at"])
+    op.create_index("ix_cases_applicant", "cases", ["applicant_id"])
+    with op.batch_alter_table("case_history") as history:
+        history.add_column(sa.Column("action", sa.String(64), nullable=False, server_default=""))
+        history.add_column(sa.Column("actor_id", sa.String(64), nullable=False, server_default=""))
+        history.add_column(sa.Column("comment", sa.Text, nullable=False, server_default=""))
+        history.add_column(sa.Column("version", sa.Integer, nullable=False, server_default="1"))
+    with op.batch_alter_table("idempotency_keys") as keys:
+        keys.add_column(sa.Column("response", sa.LargeBinary, nullable=True))
+
+    def case_id() -> sa.Column:
+        return sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False)
+
+    op.create_table(
+        "case_audit",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        case_id(),
+        _timestamp("at"),
+        sa.Column("actor_id", sa.String(64), nullable=False),
+        sa.Column("actor_kind", sa.String(16), nullable=False),
+        sa.Column("actor_role", sa.String(64), nullable=False),
+        sa.Column("operation", sa.String(64), nullable=False),
+        sa.Column("detail", sa.JSON, nullable=False),
+    )
+    op.create_table(
+        "case_documents",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        case_id(),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("filename", sa.String(255), nullable=False),
+        sa.Column("content_type", sa.String(100), nullable=False),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        _timestamp("attached_at"),
+        sa.Column("attached_by", sa.String(64), nullable=False),
+    )
+    op.create_table(
+        "case_comments",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        case_id(),
+        sa.Column("author_id", sa.String(64), nullable=False),
+        sa.Column("author_role", sa.String(64), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        _timestamp("at"),
+    )
+    op.create_table(
+        "case_timers",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        case_id(),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("state", sa.String(64), nullable=False),
+        sa.Column("state_version", sa.Integer, nullable=False),
+        _timestamp("fire_at"),
+        _timestamp("fired_at", nullable=True),
+    )
+    for table in ("case_audit", "case_documents", "case_comments", "case_timers"):
+        op.create_index(f"ix_{table}_case_id", table, ["case_id"])
+    op.create_index("ix_case_timers_due", "case_timers", ["fired_at", "fire_at"])
+
+
+def chassis_0002_downgrade() -> None:
+    for table in ("case_timers", "case_comments", "case_documents", "case_audit"):
+        op.drop_table(table)
+    op.drop_index("ix_cases_applicant", "cases")
+    op.drop_index("ix_cases_inbox", "cases")
+    with op.batch_alter_table("idempotency_keys") as keys:
+        keys.drop_column("response")
+    with op.batch_alter_table("case_history") as history:
+        for column in ("version", "comment", "actor_id", "action"):
+            history.drop_column(column)
+    with op.batch_alter_table("cases") as cases:
+        for column in (
+            "breached", "outcome", "process_due_at", "state_due_at", "state_entered_at",
+            "state_version", "assigned_role", "applicant_name", "applicant_id", "office", "definition",
+        ):
+            cases.drop_column(column)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -27,8 +27,25 @@ class CaseRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    definition: Mapped[str] = mapped_column(String(100))
+    # The office (catalogue slug) whose staff work the case.
+    office: Mapped[str] = mapped_column(String(64))
+    applicant_id: Mapped[str] = mapped_column(String(64))
+    applicant_name: Mapped[str] = mapped_column(String(200))
+    assigned_role: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The version at which the case entered its state: a timer of an older stay is stale.
+    state_version: Mapped[int] = mapped_column(Integer)
+    state_entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    process_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    breached: Mapped[bool] = mapped_column(Boolean)
 
-    __table_args__ = (Index("ix_cases_process_state", "process", "state"),)
+    __table_args__ = (
+        Index("ix_cases_process_state", "process", "state"),
+        Index("ix_cases_inbox", "office", "assigned_role", "state_due_at"),
+        Index("ix_cases_applicant", "applicant_id"),
+    )
 
 
 class CaseHistoryRow(Base):
@@ -41,6 +58,10 @@ class CaseHistoryRow(Base):
     to_state: Mapped[str] = mapped_column(String(64))
     actor_role: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    action: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
 
 
 class CaseSequenceRow(Base):
@@ -62,6 +83,8 @@ class IdempotencyRow(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     case_code: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The serialised first answer, returned again on a replay.
+    response: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class OutboxRow(Base):
@@ -79,3 +102,61 @@ class OutboxRow(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (Index("ix_outbox_unpublished", "published_at", "created_at"),)
+
+
+class CaseAuditRow(Base):
+    """Who did what to a case, committed with the change."""
+
+    __tablename__ = "case_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_role: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict] = mapped_column(JSON)
+
+
+class CaseDocumentRow(Base):
+    __tablename__ = "case_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    attached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attached_by: Mapped[str] = mapped_column(String(64))
+
+
+class CaseCommentRow(Base):
+    __tablename__ = "case_comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    author_id: Mapped[str] = mapped_column(String(64))
+    author_role: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseTimerRow(Base):
+    """An SLA warning or breach, due at ``fire_at``; fired once, by the service itself."""
+
+    __tablename__ = "case_timers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # state-warning, state-breach, process-warning or process-breach
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(64))
+    state_version: Mapped[int] = mapped_column(Integer)
+    fire_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_case_timers_due", "fired_at", "fire_at"),)

@@ -1,26 +1,35 @@
 """Process definitions, kept as data in each service's ``processes/`` folder.
 
-A definition names its application form (a message of the service's proto package), the kind
-and requiredness of each field, and the state and event a new case starts with. It is checked
-when the service starts, so a wrong file stops the start with a message naming it.
+A definition names its application form (a message of the service's proto package) and the rule
+of each field; its roles and document kinds; its states (with SLA in working days, the role each
+waits for, and the terminal outcomes) and the actions between them (roles, required documents,
+guards, outbound inquiries). Everything is checked when the service starts: a wrong definition
+stops the start with a message naming the file, the line and the problem.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ostan.common.v1 import forms_pb2  # noqa: F401 — registers the generic request's form
 from ostan_kit.errors import FieldViolation, InvalidArgument
 from ostan_kit.fields import KINDS
+from ostan_kit.persian import TEHRAN, ascii_digits, parse_jalali_date
+
+SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+GENERIC = Path(__file__).with_name("data") / "processes" / "generic-request.yaml"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class FieldRule(_Model):
@@ -34,69 +43,320 @@ class FieldRule(_Model):
         return self
 
 
+class DocumentKind(_Model):
+    title_fa: str
+    types: list[str] = Field(min_length=1)
+    max_bytes: int = Field(gt=0, le=50_000_000)
+
+
+class Condition(_Model):
+    field: str
+    equals: Any
+
+
+class Guard(_Model):
+    """A rule an action checks against the case's form and the action's fields.
+
+    ``source`` says where the rule comes from (a seed line or the law it cites); the error a
+    broken guard gives names the rule and its source.
+    """
+
+    rule: str = Field(pattern=SLUG)
+    kind: Literal["min-items", "max-items", "min-value", "max-value", "min-days-ahead", "required"]
+    field: str
+    value: float | int | None = None
+    when: Condition | None = None
+    message: str
+    source: str
+
+    def broken(self, values: dict[str, Any], now: datetime) -> bool:
+        if self.when is not None and values.get(self.when.field) != self.when.equals:
+            return False
+        value = values.get(self.field)
+        if self.kind == "required":
+            return value in (None, "", [])
+        if value in (None, "", []):
+            return False  # requiredness is the field rule's business
+        if self.kind in ("min-items", "max-items"):
+            count = len(value) if isinstance(value, list) else 1
+            return count < self.value if self.kind == "min-items" else count > self.value
+        if self.kind in ("min-value", "max-value"):
+            number = float(ascii_digits(str(value)))
+            return number < self.value if self.kind == "min-value" else number > self.value
+        # min-days-ahead: a Jalali date (optionally with a time) at least ``value`` days after now
+        day = parse_jalali_date(str(value).split(" ")[0])
+        earliest = (now.astimezone(TEHRAN) + timedelta(days=float(self.value or 0))).date()
+        return day < earliest
+
+
+class State(_Model):
+    title_fa: str = ""
+    # The role whose inbox the case is in while in this state; none for a terminal state.
+    assignee_role: str | None = None
+    sla_days: float | None = Field(default=None, gt=0)
+    terminal: bool = False
+    outcome: Literal["granted", "refused", "withdrawn", "delivered", "closed"] | None = None
+
+    @model_validator(mode="after")
+    def _terminal_has_outcome(self) -> State:
+        if self.terminal != (self.outcome is not None):
+            raise ValueError("a terminal state has an outcome, and only a terminal state has one")
+        if self.terminal and (self.assignee_role or self.sla_days):
+            raise ValueError("a terminal state waits for no one and has no SLA")
+        return self
+
+
+class Action(_Model):
+    name: str = Field(pattern=SLUG)
+    title_fa: str = ""
+    from_states: list[str] = Field(alias="from", min_length=1)
+    to: str
+    roles: list[str] = Field(min_length=1)
+    event: str = ""
+    requires_documents: list[str] = []
+    requires_comment: bool = False
+    fields: dict[str, FieldRule] = {}
+    guards: list[Guard] = []
+    # Named outbound inquiries this step sends to other agencies (the exchange is its own issue).
+    inquiries: list[str] = []
+
+    @property
+    def event_name(self) -> str:
+        return self.event or self.name
+
+
 class Start(_Model):
     state: str
-    event: str
-    role: str
+    event: str = "submitted"
+    roles: list[str] = Field(min_length=1)
+    guards: list[Guard] = []
 
 
 class ProcessDefinition(_Model):
-    slug: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+    slug: str = Field(pattern=SLUG)
     version: int = Field(ge=1)
     title_fa: str
     title_en: str
-    catalogue: str
+    # The catalogue entries this definition runs; the generic definition names none.
+    catalogue: list[str] = []
     form: str
     fields: dict[str, FieldRule]
+    roles: dict[str, str]
+    supervisor_role: str
+    documents: dict[str, DocumentKind] = {}
     start: Start
+    states: dict[str, State]
+    actions: list[Action]
+    sla_days: float | None = Field(default=None, gt=0)
+    # Set for definitions read from a file: where they came from, for error messages.
+    origin: str = Field(default="", exclude=True)
 
     def form_class(self) -> type[Message]:
         descriptor = descriptor_pool.Default().FindMessageTypeByName(self.form)
         return message_factory.GetMessageClass(descriptor)
 
-    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+    def action(self, name: str) -> Action | None:
+        return next((action for action in self.actions if action.name == name), None)
+
+    def actions_from(self, state: str) -> list[Action]:
+        return [action for action in self.actions if state in action.from_states]
+
+    def validate_form(self, data: dict[str, Any]) -> dict[str, Any]:
         """The form as it will be stored, or InvalidArgument naming every bad field."""
         try:
             json_format.ParseDict(data, self.form_class()())
         except json_format.ParseError as error:
             raise InvalidArgument(
-                "the form does not match " + self.form,
-                [FieldViolation("data", str(error))],
+                "the form does not match " + self.form, [FieldViolation("data", str(error))]
             ) from error
-        violations: list[FieldViolation] = []
-        stored: dict[str, Any] = {}
-        for name, rule in self.fields.items():
-            value = data.get(name)
-            if value in (None, "", []):
-                if rule.required:
-                    violations.append(FieldViolation(f"data.{name}", "is required"))
-                continue
-            try:
-                stored[name] = KINDS[rule.kind](value)
-            except ValueError as error:
-                violations.append(FieldViolation(f"data.{name}", str(error)))
-        if violations:
-            raise InvalidArgument("the form has invalid fields", violations)
-        return stored
+        return _apply_rules(self.fields, data, "data")
 
-
-def load_processes(folder: Path) -> dict[str, ProcessDefinition]:
-    """Every definition in ``folder``, checked against the form it names."""
-    definitions: dict[str, ProcessDefinition] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            definition = ProcessDefinition.model_validate(yaml.safe_load(path.read_text("utf-8")))
-            descriptor = definition.form_class().DESCRIPTOR
-        except Exception as error:  # re-raised naming the file
-            raise ValueError(f"{path}: {error}") from error
-        form_fields = {field.name for field in descriptor.fields}
-        unknown = sorted(set(definition.fields) - form_fields)
+    def validate_action_data(self, action: Action, data: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(data) - set(action.fields))
         if unknown:
-            raise ValueError(f"{path}: fields {unknown} are not in {definition.form}")
-        unruled = sorted(form_fields - set(definition.fields))
-        if unruled:
-            raise ValueError(f"{path}: fields {unruled} of {definition.form} have no rule")
-        if definition.slug in definitions:
-            raise ValueError(f"{path}: process {definition.slug!r} is defined twice")
-        definitions[definition.slug] = definition
-    return definitions
+            raise InvalidArgument(
+                f"the action {action.name} takes no fields {unknown}",
+                [FieldViolation(f"data.{name}", "not a field of this action") for name in unknown],
+            )
+        return _apply_rules(action.fields, data, "data")
+
+
+def _apply_rules(rules: dict[str, FieldRule], data: dict[str, Any], prefix: str) -> dict[str, Any]:
+    violations: list[FieldViolation] = []
+    stored: dict[str, Any] = {}
+    for name, rule in rules.items():
+        value = data.get(name)
+        if value in (None, "", []):
+            if rule.required:
+                violations.append(FieldViolation(f"{prefix}.{name}", "is required"))
+            continue
+        try:
+            stored[name] = KINDS[rule.kind](value)
+        except ValueError as error:
+            violations.append(FieldViolation(f"{prefix}.{name}", str(error)))
+    if violations:
+        raise InvalidArgument("the form has invalid fields", violations)
+    return stored
+
+
+def check_guards(guards: list[Guard], values: dict[str, Any], now: datetime) -> None:
+    broken = [guard for guard in guards if guard.broken(values, now)]
+    if broken:
+        raise InvalidArgument(
+            "; ".join(f"{guard.message} (rule {guard.rule}; source: {guard.source})" for guard in broken),
+            [
+                FieldViolation(f"data.{guard.field}", f"{guard.message} (rule {guard.rule}; source: {guard.source})")
+                for guard in broken
+            ],
+        )
+
+
+# -- reading and checking files --------------------------------------------------------------
+
+
+class DefinitionError(ValueError):
+    """A definition file is wrong; the message names the file, the line and the problem."""
+
+
+def _lines(node: yaml.Node, path: tuple[Any, ...] = (), found: dict | None = None) -> dict[tuple, int]:
+    """The 1-based line of every key and item of a YAML document, by its path."""
+    found = {} if found is None else found
+    found.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            found[(*path, key.value)] = key.start_mark.line + 1
+            _lines(value, (*path, key.value), found)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines(item, (*path, index), found)
+    return found
+
+
+def _line_of(lines: dict[tuple, int], path: tuple[Any, ...]) -> int:
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def read_definition(path: Path) -> ProcessDefinition:
+    text = path.read_text("utf-8")
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise DefinitionError(f"{path}: not YAML: {error}") from error
+    lines = _lines(node) if node is not None else {}
+
+    def fail(where: tuple[Any, ...], problem: str) -> DefinitionError:
+        return DefinitionError(f"{path}:{_line_of(lines, where)}: {problem}")
+
+    # The action list is written with "from:" keys; pydantic's locations use the same names.
+    try:
+        definition = ProcessDefinition.model_validate({**(raw or {}), "origin": str(path)})
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise fail(tuple(first["loc"]), f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from error
+    try:
+        descriptor = definition.form_class().DESCRIPTOR
+    except KeyError as error:
+        raise fail(("form",), f"form {definition.form!r} is not a known message") from error
+    for problem, where in _problems(definition, {field.name for field in descriptor.fields}):
+        raise fail(where, problem)
+    return definition
+
+
+def _problems(definition: ProcessDefinition, form_fields: set[str]):
+    """(problem, path) for everything wrong beyond the schema: unknown names, unreachable states,
+    dead ends that are not terminal."""
+    for name in sorted(set(definition.fields) - form_fields):
+        yield f"field {name!r} is not in {definition.form}", ("fields", name)
+    for name in sorted(form_fields - set(definition.fields)):
+        yield f"field {name!r} of {definition.form} has no rule", ("fields",)
+    roles = set(definition.roles)
+    states = definition.states
+    if definition.supervisor_role not in roles:
+        yield f"unknown role {definition.supervisor_role!r}", ("supervisor_role",)
+    if definition.start.state not in states:
+        yield f"unknown state {definition.start.state!r}", ("start", "state")
+    for role in definition.start.roles:
+        if role not in roles:
+            yield f"unknown role {role!r}", ("start", "roles")
+    for name, state in states.items():
+        if state.assignee_role and state.assignee_role not in roles:
+            yield f"unknown role {state.assignee_role!r}", ("states", name, "assignee_role")
+        if not state.terminal and not state.assignee_role:
+            yield f"state {name!r} waits for no role", ("states", name)
+    names = [action.name for action in definition.actions]
+    for index, action in enumerate(definition.actions):
+        where = ("actions", index)
+        if names.count(action.name) > 1:
+            yield f"action {action.name!r} is defined twice", (*where, "name")
+        for state in [*action.from_states, action.to]:
+            if state not in states:
+                yield f"action {action.name!r}: unknown state {state!r}", where
+            elif state in action.from_states and states[state].terminal:
+                yield f"action {action.name!r} leaves terminal state {state!r}", (*where, "from")
+        for role in action.roles:
+            if role not in roles:
+                yield f"action {action.name!r}: unknown role {role!r}", (*where, "roles")
+        for document in action.requires_documents:
+            if document not in definition.documents:
+                yield f"action {action.name!r}: unknown document {document!r}", (*where, "requires_documents")
+        for guard in action.guards:
+            if guard.field not in {**definition.fields, **action.fields}:
+                yield f"action {action.name!r}: guard {guard.rule!r} checks unknown field {guard.field!r}", (
+                    *where,
+                    "guards",
+                )
+    for guard in definition.start.guards:
+        if guard.field not in definition.fields:
+            yield f"start guard {guard.rule!r} checks unknown field {guard.field!r}", ("start", "guards")
+    if definition.start.state in states:
+        reached = {definition.start.state}
+        queue = deque([definition.start.state])
+        while queue:
+            for action in definition.actions_from(queue.popleft()):
+                if action.to in states and action.to not in reached:
+                    reached.add(action.to)
+                    queue.append(action.to)
+        for name in states:
+            if name not in reached:
+                yield f"state {name!r} cannot be reached from {definition.start.state!r}", ("states", name)
+        for name, state in states.items():
+            if not state.terminal and not definition.actions_from(name):
+                yield f"state {name!r} is a dead end but not terminal", ("states", name)
+
+
+class ProcessBook:
+    """Every version of every definition of a service, and the generic request definition."""
+
+    def __init__(self, definitions: list[ProcessDefinition], generic: ProcessDefinition) -> None:
+        self.generic = generic
+        self._versions: dict[tuple[str, int], ProcessDefinition] = {}
+        for definition in [*definitions, generic]:
+            key = (definition.slug, definition.version)
+            if key in self._versions:
+                raise DefinitionError(
+                    f"{definition.origin}: {definition.slug} version {definition.version} is defined twice"
+                )
+            self._versions[key] = definition
+        self.latest: dict[str, ProcessDefinition] = {}
+        for (slug, _version), definition in sorted(self._versions.items()):
+            self.latest[slug] = definition
+        self.by_entry: dict[str, ProcessDefinition] = {}
+        for definition in definitions:
+            for entry in definition.catalogue:
+                self.by_entry[entry] = definition
+
+    def version(self, slug: str, version: int) -> ProcessDefinition:
+        return self._versions[(slug, version)]
+
+    def own(self) -> list[str]:
+        return sorted(slug for slug in self.latest if slug != self.generic.slug)
+
+
+def load_processes(folder: Path) -> ProcessBook:
+    """Every definition in ``folder`` (and the generic one), each checked; the first problem
+    stops the start, naming its file and line."""
+    definitions = [read_definition(path) for path in sorted(folder.glob("*.yaml"))]
+    return ProcessBook(definitions, read_definition(GENERIC))

@@ -19,6 +19,7 @@ from ostan_kit.bus import Bus
 from ostan_kit.cases import CaseEngine
 from ostan_kit.catalogue import load_catalogue
 from ostan_kit.db import Database
+from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.logs import configure_logging
 from ostan_kit.migrations import upgrade
 from ostan_kit.outbox import OutboxRelay
@@ -27,6 +28,7 @@ from ostan_kit.registry import SERVICES
 from ostan_kit.servicers import CaseServicer, CatalogueServicer
 from ostan_kit.settings import ServiceSettings, load_settings
 from ostan_kit.telemetry import configure_tracing
+from ostan_kit.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +72,25 @@ class OfficeService:
         self.relay = OutboxRelay(
             self.database, self.bus, batch=settings.outbox_batch, poll_seconds=settings.outbox_poll_seconds
         )
-        self.engine = CaseEngine(settings.service, self.database, load_processes(layout.processes))
         self.catalogue = load_catalogue(settings.catalogue_dir or layout.catalogue)
+        self.engine = CaseEngine(
+            settings.service,
+            self.database,
+            load_processes(layout.processes),
+            self.catalogue,
+            LocalDocumentStore(settings.resolved_documents_dir),
+            WorkingCalendar.from_names(settings.weekend),
+        )
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._probe: asyncio.Task | None = None
+        self._timers: asyncio.Task | None = None
 
     async def start(self) -> None:
         self.server = grpc.aio.server()
         catalogue_pb2_grpc.add_CatalogueServiceServicer_to_server(
-            CatalogueServicer(self.settings.service, self.catalogue), self.server
+            CatalogueServicer(self.settings.service, self.catalogue, self.engine), self.server
         )
         case_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(self.engine, self.relay.wake), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -100,12 +110,13 @@ class OfficeService:
         self.bus.start()
         self.relay.start()
         self._probe = asyncio.create_task(self._probe_dependencies(), name="health-probe")
+        self._timers = asyncio.create_task(self._fire_timers(), name="sla-timers")
         log.info(
             "serving",
             extra={
                 "address": f"{self.settings.grpc_host}:{self.port}",
                 "catalogue_entries": len(self.catalogue),
-                "processes": sorted(self.engine.processes),
+                "processes": self.engine.book.own(),
             },
         )
 
@@ -122,11 +133,22 @@ class OfficeService:
                 last = (database_ok, bus_ok)
             await asyncio.sleep(self.settings.health_interval_seconds)
 
+    async def _fire_timers(self) -> None:
+        """SLA warnings and breaches come due in the service's own database; it fires them."""
+        while True:
+            try:
+                if await self.engine.fire_due_timers():
+                    self.relay.wake()
+            except Exception as error:  # the database may be away: try again next round
+                log.warning("SLA timers not fired this round", extra={"error": str(error)})
+            await asyncio.sleep(self.settings.timer_poll_seconds)
+
     async def stop(self) -> None:
         """Refuse new calls, let in-flight calls finish within the grace period, then close."""
         await self.health.enter_graceful_shutdown()
-        if self._probe is not None:
-            self._probe.cancel()
+        for task in (self._probe, self._timers):
+            if task is not None:
+                task.cancel()
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_seconds)
         await self.relay.stop()

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 
 import grpc
 from google.protobuf import json_format
 
 from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc
-from ostan_kit.cases import CaseEngine
+from ostan_kit.actors import Actor
+from ostan_kit.cases import Answer, CaseEngine
 from ostan_kit.catalogue import CatalogueEntry
-from ostan_kit.errors import FieldViolation, InvalidArgument, NotFound, rpc_method
-from ostan_kit.models import CaseRow
+from ostan_kit.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated, rpc_method
 
 
-def entry_message(entry: CatalogueEntry) -> catalogue_pb2.CatalogueEntry:
+def entry_message(entry: CatalogueEntry, runs_as: str, process: str) -> catalogue_pb2.CatalogueEntry:
+    detail = entry.model_dump(mode="json")
+    detail.update(runs_as=runs_as, process=process)
     return catalogue_pb2.CatalogueEntry(
         slug=entry.slug,
         service_id=entry.service_id,
@@ -25,7 +28,9 @@ def entry_message(entry: CatalogueEntry) -> catalogue_pb2.CatalogueEntry:
         deputy=entry.deputy,
         office=entry.office,
         hosting_service=entry.hosting_service,
-        detail_json=entry.model_dump_json(),
+        detail_json=json.dumps(detail, ensure_ascii=False, separators=(",", ":")),
+        runs_as=runs_as,
+        process=process,
     )
 
 
@@ -33,10 +38,10 @@ MAX_PAGE_SIZE = 100
 
 
 class CatalogueServicer(catalogue_pb2_grpc.CatalogueServiceServicer):
-    def __init__(self, service: str, entries: list[CatalogueEntry]) -> None:
+    def __init__(self, service: str, entries: list[CatalogueEntry], engine: CaseEngine) -> None:
         self.service = service
         self.entries = entries
-        self.messages = [entry_message(entry) for entry in entries]
+        self.messages = [entry_message(entry, *engine.runs_as(entry)) for entry in entries]
         digest = hashlib.sha256()
         for message in self.messages:
             digest.update(message.detail_json.encode())
@@ -84,37 +89,78 @@ def _page_offset(token: str, version: str) -> int:
     return int(offset)
 
 
-def case_message(service: str, row: CaseRow) -> case_pb2.Case:
-    message = case_pb2.Case(
-        code=row.code,
-        service=service,
-        process=row.process,
-        process_version=row.process_version,
-        state=row.state,
-        version=row.version,
-    )
-    message.data.update(row.data)
-    message.created_at.FromDatetime(row.created_at)
-    message.updated_at.FromDatetime(row.updated_at)
-    return message
-
-
 class CaseServicer(case_pb2_grpc.CaseServiceServicer):
     def __init__(self, engine: CaseEngine, on_commit: Callable[[], None]) -> None:
         self.engine = engine
         self.on_commit = on_commit
 
-    @rpc_method
-    async def StartCase(self, request, context: grpc.aio.ServicerContext):  # noqa: N802
-        data = json_format.MessageToDict(request.data)
-        result = await self.engine.start(request.process, data, request.idempotency_key)
-        if not result.replayed:
+    def _committed(self, answer: Answer) -> Answer:
+        if not answer.replayed:
             self.on_commit()
-        return case_pb2.StartCaseResponse(
-            case=case_message(self.engine.service, result.case), replayed=result.replayed
+        return answer
+
+    @rpc_method
+    async def StartCase(self, request, context):  # noqa: N802
+        data = json_format.MessageToDict(request.data)
+        answer = self._committed(
+            await self.engine.start(actor_of(context), request.process, data, request.idempotency_key)
         )
+        return case_pb2.StartCaseResponse(case=answer.message, replayed=answer.replayed)
 
     @rpc_method
     async def GetCase(self, request, context):  # noqa: N802
-        row = await self.engine.get(request.code)
-        return case_pb2.GetCaseResponse(case=case_message(self.engine.service, row))
+        return case_pb2.GetCaseResponse(case=await self.engine.get(actor_of(context), request.code))
+
+    @rpc_method
+    async def ListCases(self, request, context):  # noqa: N802
+        cases, token = await self.engine.list(actor_of(context), request)
+        return case_pb2.ListCasesResponse(cases=cases, next_page_token=token)
+
+    @rpc_method
+    async def Act(self, request, context):  # noqa: N802
+        answer = self._committed(
+            await self.engine.act(
+                actor_of(context),
+                request.code,
+                request.action,
+                request.expected_version,
+                request.comment,
+                json_format.MessageToDict(request.data),
+                request.idempotency_key,
+            )
+        )
+        return case_pb2.ActResponse(case=answer.message, replayed=answer.replayed)
+
+    @rpc_method
+    async def AttachDocument(self, request, context):  # noqa: N802
+        answer = self._committed(
+            await self.engine.attach(
+                actor_of(context),
+                request.code,
+                request.kind,
+                request.filename,
+                request.content_type,
+                request.content,
+                request.idempotency_key,
+            )
+        )
+        response = case_pb2.AttachDocumentResponse()
+        response.CopyFrom(answer.message)
+        response.replayed = answer.replayed
+        return response
+
+    @rpc_method
+    async def GetHistory(self, request, context):  # noqa: N802
+        return case_pb2.GetHistoryResponse(entries=await self.engine.history(actor_of(context), request.code))
+
+    @rpc_method
+    async def ListAllowedActions(self, request, context):  # noqa: N802
+        actions = await self.engine.allowed_actions(actor_of(context), request.code)
+        return case_pb2.ListAllowedActionsResponse(actions=actions)
+
+
+def actor_of(context: grpc.aio.ServicerContext) -> Actor:
+    try:
+        return Actor.from_metadata(context.invocation_metadata() or ())
+    except ValueError as error:
+        raise Unauthenticated(str(error)) from error

@@ -31,6 +31,12 @@ class ServiceSettings(BaseSettings):
     outbox_batch: int = Field(default=100, ge=1)
     # Where the catalogue entries are read from; by default the service's own catalogue/ folder.
     catalogue_dir: Path | None = None
+    # Where case documents are kept (by content hash); by default <state_dir>/documents/<service>.
+    documents_dir: Path | None = None
+    # The weekend days SLAs skip, besides Iran's official holidays (e.g. ["thursday", "friday"]).
+    weekend: list[str] = ["friday"]
+    # How often due SLA timers are looked for.
+    timer_poll_seconds: float = Field(default=5.0, gt=0)
 
     @property
     def resolved_database_url(self) -> str:
@@ -38,6 +44,11 @@ class ServiceSettings(BaseSettings):
             return self.database_url
         path = (self.state_dir / "db" / f"{self.service}.db").resolve()
         return f"sqlite+aiosqlite:///{path}"
+
+
+    @property
+    def resolved_documents_dir(self) -> Path:
+        return (self.documents_dir or self.state_dir / "documents" / self.service).resolve()
 
 
 def load_settings(service: str) -> ServiceSettings:

@@ -1,0 +1,300 @@
+"""The case endpoints: start, read, inbox and search, act, attach documents, history.
+
+Every call names its caller by a bearer token; the gateway passes the caller on to the office
+service, whose engine decides what the caller may see and do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+from pydantic import BaseModel, ConfigDict, Field
+
+from ostan.common.v1 import case_pb2
+from ostan_gateway.auth import Caller, CurrentCaller
+from ostan_gateway.problems import Problem
+from ostan_gateway.services import Services
+from ostan_kit.persian import to_jalali
+from ostan_kit.registry import BY_CODE_PREFIX, SERVICES
+from ostan_kit.tracking import parse_code
+
+router = APIRouter(tags=["cases"])
+
+ServiceName = Literal["political", "social", "foreign-nationals", "urban", "admin-finance", "economic", "governor"]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", description="Required: a replay returns the first answer.")
+]
+
+
+class StartCase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: ServiceName | None = Field(
+        None, description="The office service; may be left out when `process` is a catalogue entry."
+    )
+    process: str = Field(
+        min_length=1, max_length=100, description="A process slug, or a catalogue entry's slug or booklet ID."
+    )
+    data: dict[str, Any] = Field(description="The application form of the process.")
+
+
+class ActBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, description="The case version you acted on; a newer one is a 409.")
+    comment: str = Field("", max_length=4000)
+    data: dict[str, Any] = Field(default_factory=dict, description="The action's fields, e.g. a refusal's reason.")
+
+
+def _instant(stamp: Any, present: bool = True) -> dict[str, str | None]:
+    if not present:
+        return {"utc": None, "jalali": None}
+    value = stamp.ToDatetime(UTC)
+    return {"utc": value.isoformat().replace("+00:00", "Z"), "jalali": to_jalali(value)}
+
+
+def case_body(case: case_pb2.Case) -> dict[str, Any]:
+    return {
+        "code": case.code,
+        "service": case.service,
+        "process": case.process,
+        "definition": case.definition,
+        "process_version": case.process_version,
+        "state": case.state,
+        "version": case.version,
+        "assigned_role": case.assigned_role or None,
+        "outcome": case.outcome or None,
+        "breached": case.breached,
+        "applicant": {"id": case.applicant_id, "name": case.applicant_name},
+        "data": json_format.MessageToDict(case.data),
+        "created_at": _instant(case.created_at),
+        "updated_at": _instant(case.updated_at),
+        "state_due_at": _instant(case.state_due_at, case.HasField("state_due_at")),
+        "process_due_at": _instant(case.process_due_at, case.HasField("process_due_at")),
+        "documents": [
+            {
+                "kind": d.kind,
+                "filename": d.filename,
+                "content_type": d.content_type,
+                "size": d.size,
+                "sha256": d.sha256,
+                "attached_by": d.attached_by,
+                "attached_at": _instant(d.attached_at),
+            }
+            for d in case.documents
+        ],
+        "comments": [
+            {"author": c.author_id, "role": c.author_role, "text": c.text, "action": c.action, "at": _instant(c.at)}
+            for c in case.comments
+        ],
+    }
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _settings(request: Request):
+    return request.app.state.settings
+
+
+def _require_key(key: str | None) -> str:
+    if not key or not key.strip():
+        raise Problem(400, "the Idempotency-Key header is required on this call", slug="idempotency-key-required")
+    return key
+
+
+def _service_of_code(request: Request, code: str) -> str:
+    try:
+        prefix, _, _ = parse_code(code)
+    except ValueError as error:
+        raise Problem(422, str(error), slug="invalid-request", errors=[{"field": "code", "message": str(error)}]) from error
+    info = BY_CODE_PREFIX.get(prefix)
+    if info is None or info.name not in _services(request).clients:
+        raise Problem(404, f"no service issues tracking codes with prefix {prefix}")
+    return info.name
+
+
+async def _call(request: Request, who: Caller, service: str, method: str, message: Any) -> Any:
+    services = _services(request)
+    stub = services[service].cases
+    return await services.call(service, getattr(stub, method), message, _settings(request).case_deadline, who)
+
+
+async def _service_of_process(request: Request, process: str) -> str:
+    """The service that hosts a catalogue entry (by slug or booklet ID) or runs a process."""
+    snapshot = await request.app.state.catalogue.snapshot()
+    entry = snapshot.by_key.get(process.strip())
+    if entry is None:
+        entry = next((e for e in snapshot.entries if e.get("process") == process and e.get("runs_as") == "own"), None)
+    if entry is None:
+        raise Problem(
+            422,
+            f"{process!r} is no catalogue entry or process the services know; name the service",
+            slug="invalid-request",
+            errors=[{"field": "process", "message": "unknown; give service as well"}],
+            **snapshot.availability(),
+        )
+    return entry["hosting_service"]
+
+
+@router.post("/v1/cases", status_code=201)
+async def start_case(
+    body: StartCase, request: Request, response: Response, who: CurrentCaller, idempotency_key: IdempotencyKey = None
+) -> dict[str, Any]:
+    """Start a case of a process, or of any catalogue entry with external clients (the generic
+    request). ``Idempotency-Key`` is required: the same key returns the first answer again (with
+    ``Idempotent-Replayed: true``) and changes nothing."""
+    key = _require_key(idempotency_key)
+    service = body.service or await _service_of_process(request, body.process)
+    data = Struct()
+    data.update(body.data)
+    answer = await _call(
+        request, who, service, "StartCase",
+        case_pb2.StartCaseRequest(process=body.process, data=data, idempotency_key=key),
+    )
+    response.headers["Location"] = f"/v1/cases/{answer.case.code}"
+    if answer.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return case_body(answer.case)
+
+
+class CaseQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: ServiceName | None = Field(None, description="Defaults to the service of the caller's office.")
+    role: str | None = Field(None, max_length=64, description="The inbox of this role: open cases waiting for it.")
+    state: str | None = Field(None, max_length=64)
+    process: str | None = Field(None, max_length=100)
+    code: str | None = Field(None, max_length=32, description="A tracking code or its beginning.")
+    applicant: str | None = Field(None, max_length=64)
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=20)
+
+
+@router.get("/v1/cases")
+async def list_cases(request: Request, who: CurrentCaller, query: Annotated[CaseQuery, Query()]) -> dict[str, Any]:
+    """The inbox (``role``: open cases waiting for it, nearest deadline first) and the search.
+    Staff see their office's cases; a citizen sees their own, from every service."""
+    message = case_pb2.ListCasesRequest(
+        role=query.role or "", state=query.state or "", process=query.process or "",
+        code=query.code or "", applicant=query.applicant or "", page_size=query.limit,
+        page_token=query.cursor or "",
+    )
+    for field, value in (("created_from", query.created_from), ("created_to", query.created_to)):
+        if value is not None:
+            getattr(message, field).FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+    if who.kind == "staff":
+        service = query.service or request.app.state.office_services.get(who.office)
+        answers = {service: await _call(request, who, service, "ListCases", message)}
+    elif query.service:
+        answers = {query.service: await _call(request, who, query.service, "ListCases", message)}
+    else:
+        answers = {name: await _call(request, who, name, "ListCases", message) for name in SERVICES}
+    cases = [case_body(case) for answer in answers.values() for case in answer.cases]
+    next_cursor = next(iter(answers.values())).next_page_token if len(answers) == 1 else ""
+    return {"items": cases, "next_cursor": next_cursor or None}
+
+
+@router.get("/v1/cases/{code}")
+async def get_case(code: str, request: Request, who: CurrentCaller) -> dict[str, Any]:
+    """A case by its tracking code (Persian or Arabic digits accepted)."""
+    service = _service_of_code(request, code)
+    answer = await _call(request, who, service, "GetCase", case_pb2.GetCaseRequest(code=code))
+    return case_body(answer.case)
+
+
+@router.get("/v1/cases/{code}/actions")
+async def allowed_actions(code: str, request: Request, who: CurrentCaller) -> dict[str, Any]:
+    """The actions the caller may take on the case now."""
+    service = _service_of_code(request, code)
+    answer = await _call(request, who, service, "ListAllowedActions", case_pb2.ListAllowedActionsRequest(code=code))
+    return {
+        "items": [
+            {
+                "name": a.name, "title_fa": a.title_fa, "to_state": a.to_state,
+                "requires_documents": list(a.requires_documents), "requires_comment": a.requires_comment,
+                "fields": list(a.fields),
+            }
+            for a in answer.actions
+        ]
+    }
+
+
+@router.post("/v1/cases/{code}/actions/{action}")
+async def act(
+    code: str, action: str, body: ActBody, request: Request, response: Response, who: CurrentCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Take an action of the case's process. ``version`` is the case version you saw: if someone
+    acted first the answer is 409 and nothing changes."""
+    key = _require_key(idempotency_key)
+    service = _service_of_code(request, code)
+    data = Struct()
+    data.update(body.data)
+    answer = await _call(
+        request, who, service, "Act",
+        case_pb2.ActRequest(
+            code=code, action=action, expected_version=body.version, comment=body.comment, data=data, idempotency_key=key
+        ),
+    )
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return case_body(answer.case)
+
+
+@router.post("/v1/cases/{code}/documents", status_code=201)
+async def attach_document(
+    code: str,
+    request: Request,
+    response: Response,
+    who: CurrentCaller,
+    kind: Annotated[str, Form(max_length=64)],
+    file: Annotated[UploadFile, File()],
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Attach a document (multipart: ``kind`` and ``file``). Its kind, type and size are checked
+    against the process definition before anything is kept."""
+    key = _require_key(idempotency_key)
+    service = _service_of_code(request, code)
+    limit = _settings(request).max_document_bytes
+    content = await file.read(limit + 1)
+    if len(content) > limit:
+        raise Problem(413, f"a document may be at most {limit} bytes", slug="content-too-large")
+    answer = await _call(
+        request, who, service, "AttachDocument",
+        case_pb2.AttachDocumentRequest(
+            code=code, kind=kind, filename=file.filename or kind,
+            content_type=file.content_type or "application/octet-stream", content=content, idempotency_key=key,
+        ),
+    )
+    if answer.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    body = case_body(answer.case)
+    body["document"] = next(d for d in body["documents"] if d["sha256"] == answer.document.sha256)
+    return body
+
+
+@router.get("/v1/cases/{code}/history")
+async def case_history(code: str, request: Request, who: CurrentCaller) -> dict[str, Any]:
+    """The case's transitions, oldest first, each with its actor's role and time."""
+    service = _service_of_code(request, code)
+    answer = await _call(request, who, service, "GetHistory", case_pb2.GetHistoryRequest(code=code))
+    return {
+        "items": [
+            {
+                "event": e.event, "action": e.action, "from_state": e.from_state or None, "to_state": e.to_state,
+                "actor": e.actor_id, "role": e.actor_role, "comment": e.comment, "version": e.version,
+                "at": _instant(e.at),
+            }
+            for e in answer.entries
+        ]
+    }
