@@ -11,7 +11,7 @@ PROTOS := $(shell find proto/ostan -name '*.proto')
 PACKAGES := proto/python kit gateway $(wildcard services/*)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test setup gen lint bench bench-catalogue bench-search clean
+.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases clean
 
 run: setup
 	$(BIN)/python -m ostan_kit.stack run
@@ -39,13 +39,16 @@ lint: setup
 	cd proto && ../$(BIN)/buf lint
 	$(BIN)/ruff check .
 
-bench: bench-catalogue bench-search
+bench: bench-catalogue bench-search bench-cases
 
 bench-catalogue: setup
 	$(BIN)/python bench/catalogue.py
 
 bench-search: setup
 	$(BIN)/python bench/search.py
+
+bench-cases: setup
+	$(BIN)/python bench/cases.py
 
 clean:
 	rm -rf $(VENV) proto/python/ostan $(GENERATED)

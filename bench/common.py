@@ -43,9 +43,14 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def platform(environment: dict[str, str] | None = None, ready_timeout: float = 120) -> Iterator[Stack]:
+def platform(
+    environment: dict[str, str] | None = None, ready_timeout: float = 120, database_urls: dict[str, str] | None = None
+) -> Iterator[Stack]:
     with tempfile.TemporaryDirectory(prefix="ostan-bench-") as state:
-        stack = Stack(StackConfig.on_free_ports(Path(state), environment=environment or {}))
+        config = StackConfig.on_free_ports(
+            Path(state), environment=environment or {}, database_urls=database_urls or {}
+        )
+        stack = Stack(config)
         stack.start(ready_timeout)
         try:
             yield stack

@@ -19,15 +19,14 @@ from sqlalchemy.engine import make_url
 POSTGRES = os.environ.get("OSTAN_TEST_DATABASE_URL", "")
 
 
-def _admin_url() -> str:
-    return make_url(POSTGRES).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-
 @contextmanager
-def postgres_databases(names: list[str]) -> Iterator[dict[str, str]]:
-    """One fresh PostgreSQL database per name, as async URLs; dropped afterwards."""
+def postgres_databases(names: list[str], server: str = "") -> Iterator[dict[str, str]]:
+    """One fresh PostgreSQL database per name on ``server`` (default: OSTAN_TEST_DATABASE_URL),
+    as async URLs; dropped afterwards."""
+    server = server or POSTGRES
     run = uuid.uuid4().hex[:8]
-    admin = create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+    admin_url = make_url(server).set(drivername="postgresql+psycopg")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     created: dict[str, str] = {}
     try:
         with admin.connect() as connection:
@@ -35,7 +34,7 @@ def postgres_databases(names: list[str]) -> Iterator[dict[str, str]]:
                 database = f"ostan_{run}_{name.replace('-', '_')}"
                 connection.execute(text(f'CREATE DATABASE "{database}"'))
                 created[name] = (
-                    make_url(POSTGRES)
+                    make_url(server)
                     .set(drivername="postgresql+asyncpg", database=database)
                     .render_as_string(hide_password=False)
                 )

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from tests.e2e.conftest import RESIDENCE_FORM, STREAM, bearer, count_rows, start_case, stream_messages, wait_for
+from tests.e2e.conftest import STREAM, bearer, count_rows, start_case, stream_messages, wait_for
 
 pytestmark = pytest.mark.e2e
 PROBLEM = "application/problem+json"

@@ -346,7 +346,7 @@ class CaseEngine:
             return replay
         for attempt in range(3):
             try:
-                async with self.database.session() as session, session.begin():
+                async with self.database.transaction() as session:
                     message, code = await change(session)
                     session.add(
                         IdempotencyRow(
@@ -719,7 +719,7 @@ class CaseEngine:
         return len(due)
 
     async def _fire(self, timer_id: int, now: datetime) -> None:
-        async with self.database.session() as session, session.begin():
+        async with self.database.transaction() as session:
             query = select(CaseTimerRow).where(CaseTimerRow.id == timer_id, CaseTimerRow.fired_at.is_(None))
             if not is_sqlite(self.database.url):
                 query = query.with_for_update(skip_locked=True)

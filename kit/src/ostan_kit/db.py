@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -37,9 +40,18 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer per file, and only this process writes to it: writers queue
+        # here rather than in SQLite's busy handler, whose sleeps grow to 100 ms at a time.
+        self._writer = asyncio.Lock() if is_sqlite(url) else None
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that commits on leaving (rolls back on an error)."""
+        async with self._writer or nullcontext(), self.sessions() as session, session.begin():
+            yield session
 
     async def ping(self) -> bool:
         try:

@@ -13,7 +13,7 @@ import uuid_utils
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from opentelemetry import propagate
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan_kit import cloudevents
@@ -98,28 +98,51 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish up to one batch of unpublished events in order; return how many were sent."""
-        async with self.database.session() as session, session.begin():
-            query = (
-                select(OutboxRow)
-                .where(OutboxRow.published_at.is_(None))
-                .order_by(OutboxRow.created_at, OutboxRow.id)
-                .limit(self.batch)
-            )
-            if not is_sqlite(self.database.url):
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.scalars(query)).all()
-            sent = 0
-            for row in rows:
-                try:
-                    await self.bus.publish(row.subject, row.payload, row.headers)
-                except Exception as error:  # keep order: stop at the first failure
-                    row.attempts += 1
-                    row.last_error = str(error)[:500]
-                    log.warning("outbox publish failed", extra={"event_id": row.id, "error": str(error)})
-                    break
-                row.published_at = datetime.now(UTC)
-                sent += 1
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.published_at.is_(None))
+            .order_by(OutboxRow.created_at, OutboxRow.id)
+            .limit(self.batch)
+        )
+        if is_sqlite(self.database.url):
+            # SQLite has one writer: hold no transaction while publishing, mark afterwards.
+            async with self.database.session() as session:
+                rows = (await session.scalars(query)).all()
+            sent, error = await self._publish(rows)
+            async with self.database.transaction() as session:
+                await self._mark(session, rows, sent, error)
             return sent
+        # PostgreSQL: rows are claimed (SKIP LOCKED) so that replicas share the work.
+        async with self.database.transaction() as session:
+            rows = (await session.scalars(query.with_for_update(skip_locked=True))).all()
+            sent, error = await self._publish(rows)
+            await self._mark(session, rows, sent, error)
+            return sent
+
+    async def _publish(self, rows: list[OutboxRow]) -> tuple[int, str]:
+        """Publish in order, stopping at the first failure; (how many went, the failure)."""
+        for sent, row in enumerate(rows):
+            try:
+                await self.bus.publish(row.subject, row.payload, row.headers)
+            except Exception as error:  # keep order: the rest waits for the next round
+                log.warning("outbox publish failed", extra={"event_id": row.id, "error": str(error)})
+                return sent, str(error)[:500] or type(error).__name__
+        return len(rows), ""
+
+    @staticmethod
+    async def _mark(session: AsyncSession, rows: list[OutboxRow], sent: int, error: str) -> None:
+        """The first ``sent`` rows went out; the next one failed with ``error`` (if any)."""
+        if sent:
+            published = [row.id for row in rows[:sent]]
+            await session.execute(
+                update(OutboxRow).where(OutboxRow.id.in_(published)).values(published_at=datetime.now(UTC))
+            )
+        if error:
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == rows[sent].id)
+                .values(attempts=OutboxRow.attempts + 1, last_error=error)
+            )
 
     async def stop(self) -> None:
         if self._task is not None:
