@@ -14,6 +14,7 @@ from ostan_gateway.listing import (
     NO_FILTERS,
     Filters,
     Kind,
+    RunsAs,
     Scope,
     SortKey,
     Stage,
@@ -51,6 +52,9 @@ class FilterParams(BaseModel):
     has_clients: bool | None = Field(None, description="Has external clients (ارباب رجوع)")
     electronic: Stage | None = Field(None, description="Entries electronic at this stage")
     agency: str | None = Field(None, max_length=200, description="An agency the entry deals with")
+    runs_as: RunsAs | None = Field(
+        None, description="own: a process definition of its own; generic: the generic request; record: not run"
+    )
     cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
 
     def filters(self, request: Request) -> Filters:
@@ -62,7 +66,15 @@ class FilterParams(BaseModel):
         if self.service and self.service not in request.app.state.services.clients:
             raise invalid("query.service", f"{self.service!r} is not an office service")
         return Filters(
-            self.deputy, self.office, self.service, self.type, self.kind, self.has_clients, self.electronic, self.agency
+            self.deputy,
+            self.office,
+            self.service,
+            self.type,
+            self.kind,
+            self.has_clients,
+            self.electronic,
+            self.agency,
+            self.runs_as,
         )
 
 

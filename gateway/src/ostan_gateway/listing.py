@@ -16,6 +16,7 @@ from ostan_kit.persian import search_key
 Scope = Literal["exclusive", "general", "shared", "unknown"]
 Kind = Literal["service", "sub-service", "process", "procedure", "service-card"]
 Stage = Literal["inform", "start", "process", "deliver"]
+RunsAs = Literal["own", "generic", "record"]
 SortKey = Literal["slug", "-slug", "title", "-title", "service_id", "-service_id", "office", "-office"]
 
 T = TypeVar("T")
@@ -39,6 +40,7 @@ class Filters:
     has_clients: bool | None = None
     electronic: Stage | None = None
     agency: str | None = None
+    runs_as: RunsAs | None = None
 
     def matches(self, entry: dict[str, Any]) -> bool:
         if self.deputy and entry["deputy"] != self.deputy:
@@ -56,6 +58,8 @@ class Filters:
         if self.electronic and not any(
             stage["stage"] == self.electronic and stage.get("electronic") for stage in entry.get("electronic", [])
         ):
+            return False
+        if self.runs_as and entry.get("runs_as") != self.runs_as:
             return False
         if self.agency:
             wanted = search_key(self.agency)

@@ -87,6 +87,29 @@ def boolean(value: Any) -> bool:
     return value
 
 
+def texts(value: Any) -> list[str]:
+    """A list of texts, each normalised; empty items are dropped."""
+    if not isinstance(value, list):
+        raise ValueError("must be a list")
+    return [item for item in (text(entry) for entry in value) if item]
+
+
+def national_codes(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("must be a list")
+    codes = [national_code(entry) for entry in value]
+    if len(set(codes)) != len(codes):
+        raise ValueError("a national code is listed twice")
+    return codes
+
+
+def records(value: Any) -> list[dict[str, Any]]:
+    """A list of records (its shape is the form message's): their text normalised, digits ASCII."""
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise ValueError("must be a list of records")
+    return [{key: text(item) if isinstance(item, str) else item for key, item in entry.items()} for entry in value]
+
+
 KINDS: dict[str, Callable[[Any], Any]] = {
     "text": text,
     "digits": digits,
@@ -97,4 +120,7 @@ KINDS: dict[str, Callable[[Any], Any]] = {
     "enum": enum,
     "integer": integer,
     "boolean": boolean,
+    "texts": texts,
+    "national-codes": national_codes,
+    "records": records,
 }

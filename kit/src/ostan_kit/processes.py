@@ -62,9 +62,24 @@ class Guard(_Model):
     """
 
     rule: str = Field(pattern=SLUG)
-    kind: Literal["min-items", "max-items", "min-value", "max-value", "min-days-ahead", "required"]
+    kind: Literal[
+        "min-items",
+        "max-items",
+        "min-value",
+        "max-value",
+        "min-days-ahead",
+        "required",
+        "each-has",
+        "more-than-share",
+        "at-least-share",
+    ]
     field: str
     value: float | int | None = None
+    # each-has: the keys every record of the list must fill.
+    keys: list[str] = []
+    # more-than-share, at-least-share: the list whose size the field's size is compared with,
+    # e.g. attendees against members for a quorum.
+    of: str = ""
     when: Condition | None = None
     message: str
     source: str
@@ -77,6 +92,11 @@ class Guard(_Model):
             return value in (None, "", [])
         if value in (None, "", []):
             return False  # requiredness is the field rule's business
+        if self.kind == "each-has":
+            return any(not isinstance(item, dict) or any(not item.get(key) for key in self.keys) for item in value)
+        if self.kind in ("more-than-share", "at-least-share"):
+            needed = float(self.value or 0) * len(values.get(self.of) or [])
+            return not (len(value) > needed if self.kind == "more-than-share" else len(value) >= needed)
         if self.kind in ("min-items", "max-items"):
             count = len(value) if isinstance(value, list) else 1
             return count < self.value if self.kind == "min-items" else count > self.value
@@ -238,13 +258,24 @@ def _line_of(lines: dict[tuple, int], path: tuple[Any, ...]) -> int:
     return lines.get(path, 1)
 
 
+SHARED = GENERIC.parent
+
+
 def read_definition(path: Path) -> ProcessDefinition:
+    """A definition file, checked. ``extends: <name>`` starts from a shared definition of kit's
+    (``data/processes/<name>.yaml``, e.g. the commission pattern) and overrides its top-level keys."""
     text = path.read_text("utf-8")
     try:
         node = yaml.compose(text)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise DefinitionError(f"{path}: not YAML: {error}") from error
+    if isinstance(raw, dict) and "extends" in raw:
+        base = SHARED / f"{raw['extends']}.yaml"
+        if not base.is_file():
+            line = node.start_mark.line + 1 if node is not None else 1
+            raise DefinitionError(f"{path}:{line}: extends {raw['extends']!r}: no such shared definition")
+        raw = {**yaml.safe_load(base.read_text("utf-8")), **{k: v for k, v in raw.items() if k != "extends"}}
     lines = _lines(node) if node is not None else {}
 
     def fail(where: tuple[Any, ...], problem: str) -> DefinitionError:
