@@ -45,7 +45,7 @@ from ostan_kit.models import (
 )
 from ostan_kit.outbox import add_event
 from ostan_kit.persian import jalali_year, normalise, to_jalali
-from ostan_kit.processes import Action, ProcessBook, ProcessDefinition, check_guards
+from ostan_kit.processes import Action, DefinitionError, ProcessBook, ProcessDefinition, check_guards
 from ostan_kit.registry import SERVICES
 from ostan_kit.tracking import make_code, normalise_code
 from ostan_kit.workdays import WorkingCalendar
@@ -110,6 +110,10 @@ class CaseEngine:
         self.calendar = calendar
         self.clock = clock
         self.offices = offices if offices is not None else {entry.office for entry in catalogue}
+        for definition in book.latest.values():
+            unknown = [slug for slug in definition.catalogue if slug not in self.catalogue]
+            if unknown:
+                raise DefinitionError(f"{definition.origin}: catalogue entries {unknown} are not in this service's catalogue")
 
     # -- what runs how -------------------------------------------------------------------
     def runs_as(self, entry: CatalogueEntry) -> tuple[str, str]:
