@@ -6,6 +6,7 @@ service, whose engine decides what the caller may see and do.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -192,15 +193,25 @@ async def list_cases(request: Request, who: CurrentCaller, query: Annotated[Case
         if value is not None:
             getattr(message, field).FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
     if who.kind == "staff":
-        service = query.service or request.app.state.office_services.get(who.office)
-        answers = {service: await _call(request, who, service, "ListCases", message)}
-    elif query.service:
-        answers = {query.service: await _call(request, who, query.service, "ListCases", message)}
+        names = [query.service or request.app.state.office_services.get(who.office, "")]
     else:
-        answers = {name: await _call(request, who, name, "ListCases", message) for name in SERVICES}
-    cases = [case_body(case) for answer in answers.values() for case in answer.cases]
-    next_cursor = next(iter(answers.values())).next_page_token if len(answers) == 1 else ""
-    return {"items": cases, "next_cursor": next_cursor or None}
+        names = [query.service] if query.service else list(SERVICES)
+    if not all(name in _services(request).clients for name in names):
+        raise Problem(403, "the caller's office has no service here", slug="forbidden")
+    answers = await asyncio.gather(
+        *(_call(request, who, name, "ListCases", message) for name in names), return_exceptions=True
+    )
+    items: list[dict[str, Any]] = []
+    missing: dict[str, str] = {}
+    for name, answer in zip(names, answers, strict=True):
+        if isinstance(answer, Problem) and answer.status == 503 and len(names) > 1:
+            missing[name] = answer.detail  # a citizen's other services still answer
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            items.extend(case_body(case) for case in answer.cases)
+    next_cursor = answers[0].next_page_token if len(names) == 1 else ""
+    return {"items": items, "next_cursor": next_cursor or None, "missing_services": sorted(missing), "errors": missing}
 
 
 @router.get("/v1/cases/{code}")

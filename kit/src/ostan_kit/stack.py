@@ -238,7 +238,14 @@ class Stack:
         ]
         width = max(len(row[0]) for row in rows)
         lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]
-        return "\n".join(lines + [f"  logs: {self.logs}/<name>.log"])
+        return "\n".join(
+            lines
+            + [
+                f"  logs: {self.logs}/<name>.log",
+                "  a token for local calls: .venv/bin/python -m ostan_gateway.tokens staff "
+                "--office foreign-nationals --role clerk --name 'Sara Ahmadi'",
+            ]
+        )
 
     def database_url(self, name: str) -> str:
         """The database URL service ``name`` uses (its default is this SQLite file)."""
