@@ -572,7 +572,8 @@ class CaseEngine:
             changed = await session.execute(
                 update(CaseRow)
                 .where(CaseRow.id == case.id, CaseRow.version == case.version)
-                .values(state=action.to, version=case.version + 1, updated_at=now)
+                # An action's fields (a decision, a date, a reason) join the case's record.
+                .values(state=action.to, version=case.version + 1, updated_at=now, data={**case.data, **fields})
                 .execution_options(synchronize_session=False)
             )
             if changed.rowcount != 1:

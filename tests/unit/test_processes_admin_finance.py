@@ -1,0 +1,479 @@
+"""The admin-finance service's own processes (seed 001, the General Directorate of Administrative
+and Financial Affairs): equipment purchase with its 150-million-toman split, staff performance
+evaluation, employing conscripts and the staff's supplementary insurance. Each runs on the real
+engine and a real database, with a controllable clock."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from ostan.admin_finance.v1 import forms_pb2  # noqa: F401 — registers the forms
+from ostan_kit.actors import Actor
+from ostan_kit.cases import CaseEngine
+from ostan_kit.catalogue import load_catalogue
+from ostan_kit.db import Database
+from ostan_kit.documents import LocalDocumentStore
+from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from ostan_kit.migrations import upgrade
+from ostan_kit.models import CaseHistoryRow, CaseRow
+from ostan_kit.processes import load_processes
+from ostan_kit.workdays import WorkingCalendar
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE = ROOT / "services" / "admin-finance"
+OFFICE = "administrative-financial"
+PDF = b"%PDF-1.4 document"
+
+
+def staff(name: str, *roles: str, office: str = OFFICE) -> Actor:
+    return Actor(name, "staff", name, frozenset(roles), office=office)
+
+
+CLERK = staff("clerk-1", "clerk")
+REVIEWER = staff("reviewer-1", "credit-reviewer")
+SUPPORT = staff("support-1", "support-officer")
+STOREKEEPER = staff("store-1", "storekeeper")
+DG = staff("dg-1", "director-general")
+HR = staff("hr-1", "hr-expert")
+WELFARE = staff("welfare-1", "welfare-expert")
+OUTSIDER = staff("clerk-9", "clerk", "hr-expert", office="it-cyberspace-network")
+CITIZEN = Actor("0084575948", "citizen", "متقاضی امریه", frozenset({"applicant"}))
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.now = at
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # Saturday 2026-04-18 09:00 in Tehran (1405/01/29): an ordinary working day.
+    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory) -> Path:
+    """The service's schema, migrated once per module into an SQLite file that SQLite tests copy."""
+    path = tmp_path_factory.mktemp("template") / "admin-finance.db"
+    upgrade(SERVICE / "migrations", f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+async def prepare(database_url: str, migrated: Path) -> None:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        shutil.copyfile(migrated, url.database)
+    else:
+        await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
+
+
+@pytest.fixture(scope="module")
+def book():
+    return load_processes(SERVICE / "processes")
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return load_catalogue(SERVICE / "catalogue")
+
+
+@pytest.fixture
+async def engine(database_url, migrated, book, catalogue, tmp_path, clock):
+    await prepare(database_url, migrated)
+    database = Database(database_url)
+    yield CaseEngine(
+        "admin-finance",
+        database,
+        book,
+        catalogue,
+        LocalDocumentStore(tmp_path / "documents"),
+        WorkingCalendar.from_names(["friday"]),
+        clock=clock,
+    )
+    await database.close()
+
+
+_keys = iter(range(1_000_000))
+
+
+def key() -> str:
+    return f"k{next(_keys)}"
+
+
+async def step(engine, actor, case, action, comment="", **data):
+    return (await engine.act(actor, case.code, action, case.version, comment, data, key())).message
+
+
+async def attach(engine, actor, case, kind):
+    return (await engine.attach(actor, case.code, kind, f"{kind}.pdf", "application/pdf", PDF, key())).message.case
+
+
+async def written(engine) -> int:
+    async with engine.database.session() as session:
+        return await session.scalar(select(func.count()).select_from(CaseHistoryRow)) + await session.scalar(
+            select(func.count()).select_from(CaseRow)
+        )
+
+
+def refusal(caught) -> str:
+    return str(caught.value) + " | " + " ".join(v.description for v in caught.value.violations)
+
+
+async def assert_breach_escalates(engine, clock, case, supervisor):
+    """Just before the state's deadline nothing escalates; just after, the case goes to the supervisor."""
+    due = case.state_due_at.ToDatetime(UTC)
+    clock.now = due - timedelta(minutes=1)
+    await engine.fire_due_timers()
+    assert not (await engine.get(HR if supervisor == "supervisor" else DG, case.code)).breached
+    clock.now = due + timedelta(minutes=1)
+    assert await engine.fire_due_timers() >= 1
+    return due
+
+
+# -- equipment purchase (seed 001 lines 4882-4932) ----------------------------------------------
+
+PURCHASE = {
+    "requesting_unit": "دفتر فناوری اطلاعات",
+    "description": "خرید رایانه برای کارشناسان",
+    "items": ["رایانه رومیزی", "چاپگر"],
+    "estimated_amount_toman": 120_000_000,
+}
+
+
+async def priced(engine):
+    case = (await engine.start(CLERK, "administrative-financial-48", PURCHASE, key())).message
+    assert (case.process, case.state, case.assigned_role) == ("equipment-purchase", "submitted", "credit-reviewer")
+    case = await step(engine, REVIEWER, case, "approve", budget_line="موافقتنامه هزینه‌ای ۱۴۰۵، ردیف ۱۲")
+    assert (case.state, case.assigned_role) == ("price-inquiry", "support-officer")
+    return await attach(engine, SUPPORT, case, "price-inquiry")
+
+
+async def test_a_purchase_under_150m_toman_goes_by_sellers_quotes_to_the_requester(engine):
+    case = await priced(engine)
+    case = await step(engine, SUPPORT, case, "collect-seller-quotes", inquired_amount_toman="۱۲۰۰۰۰۰۰۰")
+    assert case.state == "seller-quotes"
+    quotes = [{"seller": "فروشگاه الف", "amount_toman": 120_000_000, "confirmed_on": "1405/02/01"}]
+    case = await step(engine, SUPPORT, case, "record-seller-quotes", quotes=quotes, supplier="فروشگاه الف")
+    case = await step(engine, REVIEWER, case, "provide-credit", credit_reference="تامین اعتبار ۴۵۶")
+    case = await step(engine, SUPPORT, case, "buy", invoice_number="F-101")
+    case = await step(engine, STOREKEEPER, case, "receive-in-warehouse")
+    case = await step(engine, STOREKEEPER, case, "hand-to-requester", received_by="دفتر فناوری اطلاعات")
+    with pytest.raises(InvalidArgument, match="financial-documents"):
+        await step(engine, SUPPORT, case, "send-financial-documents", budget_kind="جاری")
+    case = await attach(engine, SUPPORT, case, "financial-documents")
+    case = await step(engine, SUPPORT, case, "send-financial-documents", budget_kind="جاری")
+    assert (case.state, case.outcome) == ("closed", "delivered")
+    history = [h.event for h in await engine.history(CLERK, case.code) if h.event != "document-attached"]
+    assert history == [
+        "submitted", "approve", "collect-seller-quotes", "record-seller-quotes", "provide-credit", "buy",
+        "receive-in-warehouse", "hand-to-requester", "send-financial-documents",
+    ]
+
+
+async def test_a_purchase_over_150m_toman_goes_through_the_procurement_system_to_an_asset_tag(engine):
+    case = await priced(engine)
+    case = await step(engine, SUPPORT, case, "register-in-procurement-system", inquired_amount_toman=480_000_000)
+    assert (case.state, case.assigned_role) == ("procurement-system", "support-officer")
+    case = await step(engine, SUPPORT, case, "record-procurement", procurement_reference="ستاد-۱۲۳", supplier="شرکت ب")
+    case = await step(engine, REVIEWER, case, "provide-credit", credit_reference="۷۸۹")
+    case = await step(engine, SUPPORT, case, "buy", invoice_number="F-102")
+    case = await step(engine, STOREKEEPER, case, "receive-in-warehouse")
+    case = await step(engine, STOREKEEPER, case, "tag-as-asset", asset_tags=["A-0001", "A-0002"])
+    case = await attach(engine, SUPPORT, case, "financial-documents")
+    case = await step(engine, SUPPORT, case, "send-financial-documents", budget_kind="عمرانی")
+    assert (case.state, case.outcome) == ("closed", "delivered")
+
+
+async def test_a_purchase_over_150m_toman_on_the_quotes_path_is_refused_naming_the_rule_and_source(engine):
+    case = await priced(engine)
+    before = await written(engine)
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, SUPPORT, case, "collect-seller-quotes", inquired_amount_toman=150_000_001)
+    text = refusal(caught)
+    assert "rule purchase-threshold-150m-toman" in text
+    assert "source: seed 001 lines 4901-4909" in text and "۱۵۰ میلیون تومان" in text
+    assert caught.value.violations[0].field == "data.inquired_amount_toman"
+    # and the other way round: a small purchase does not go to the procurement system
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, SUPPORT, case, "register-in-procurement-system", inquired_amount_toman=90_000_000)
+    assert "rule purchase-over-150m-toman-only" in refusal(caught) and "seed 001 lines 4901-4909" in refusal(caught)
+    assert await written(engine) == before
+    # exactly 150 million is neither "more" nor "less" in the source: either path takes it
+    case = await step(engine, SUPPORT, case, "collect-seller-quotes", inquired_amount_toman=150_000_000)
+    assert case.state == "seller-quotes"
+
+
+async def test_the_price_inquiry_and_each_quote_are_required(engine):
+    case = (await engine.start(CLERK, "equipment-purchase", PURCHASE, key())).message
+    case = await step(engine, REVIEWER, case, "approve", budget_line="ردیف ۱")
+    with pytest.raises(InvalidArgument, match="price-inquiry"):
+        await step(engine, SUPPORT, case, "collect-seller-quotes", inquired_amount_toman=1)
+    case = await attach(engine, SUPPORT, case, "price-inquiry")
+    case = await step(engine, SUPPORT, case, "collect-seller-quotes", inquired_amount_toman=10_000_000)
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, SUPPORT, case, "record-seller-quotes", quotes=[{"seller": "الف"}], supplier="الف")
+    assert "rule quote-has-seller-price-and-confirmation" in refusal(caught) and "seed 001 line 4909" in refusal(caught)
+
+
+async def test_a_purchase_is_refused_corrected_or_withdrawn(engine):
+    case = (await engine.start(CLERK, "equipment-purchase", PURCHASE, key())).message
+    with pytest.raises(InvalidArgument):  # a correction needs its reason
+        await step(engine, REVIEWER, case, "request-correction")
+    case = await step(engine, REVIEWER, case, "request-correction", "ردیف موافقتنامه را مشخص کنید")
+    assert (case.state, case.assigned_role) == ("correction-requested", "clerk")
+    case = await step(engine, CLERK, case, "resubmit")
+    assert case.state == "submitted"
+    with pytest.raises(PermissionDenied):  # the clerk does not decide
+        await step(engine, CLERK, case, "refuse", reason="x")
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, REVIEWER, case, "refuse")
+    assert caught.value.violations[0].field == "data.reason"
+    refused = await step(engine, REVIEWER, case, "refuse", reason="اعتبار کافی نیست")
+    assert (refused.state, refused.outcome) == ("refused", "refused")
+
+    other = (await engine.start(CLERK, "equipment-purchase", PURCHASE, key())).message
+    withdrawn = await step(engine, CLERK, other, "withdraw", "دیگر نیاز نیست")
+    assert withdrawn.outcome == "withdrawn"
+    with pytest.raises(NotFound):  # another office's staff do not see the directorate's cases
+        await engine.get(OUTSIDER, other.code)
+    with pytest.raises(PermissionDenied):
+        await engine.start(OUTSIDER, "equipment-purchase", PURCHASE, key())
+
+
+async def test_an_overdue_purchase_review_escalates_to_the_director_general(engine, clock):
+    case = (await engine.start(CLERK, "equipment-purchase", PURCHASE, key())).message
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, 5)
+    await assert_breach_escalates(engine, clock, case, "director-general")
+    escalated = await engine.get(DG, case.code)
+    assert escalated.breached and escalated.assigned_role == "director-general"
+
+
+# -- performance evaluation (seed 001 lines 4264-4324) ------------------------------------------
+
+EVALUATION = {
+    "full_name": "مریم کاظمی",
+    "national_code": "0084575948",
+    "personnel_number": "۱۲۳۴۵",
+    "unit": "فرمانداری البرز",
+    "level": "EVALUATED_LEVEL_EMPLOYEE",
+    "period": "سال ۱۴۰۴",
+    "purpose": "EVALUATION_PURPOSE_RANK",
+}
+
+
+async def recorded(engine, purpose):
+    case = (await engine.start(HR, "administrative-financial-06", {**EVALUATION, "purpose": purpose}, key())).message
+    assert (case.process, case.state) == ("performance-evaluation", "form-sent")
+    with pytest.raises(InvalidArgument, match="completed-form"):
+        await step(engine, HR, case, "receive-form")
+    case = await attach(engine, HR, case, "completed-form")
+    case = await step(engine, HR, case, "receive-form")
+    case = await step(engine, HR, case, "accept-form")
+    case = await step(engine, HR, case, "score-attendance", attendance_score=18, total_score=92)
+    assert (case.state, case.assigned_role) == ("awaiting-approval", "director-general")
+    case = await step(engine, DG, case, "approve-scores")
+    return await step(engine, HR, case, "record-scores")
+
+
+async def test_an_evaluation_for_rank_is_corrected_rescored_and_applied_to_rank(engine):
+    case = (await engine.start(HR, "performance-evaluation", EVALUATION, key())).message
+    case = await attach(engine, HR, case, "completed-form")
+    case = await step(engine, HR, case, "receive-form")
+    with pytest.raises(InvalidArgument):  # returning for correction says why
+        await step(engine, HR, case, "return-for-correction")
+    case = await step(engine, HR, case, "return-for-correction", "مدارک پیوست ناقص است")
+    assert case.state == "correction"
+    case = await step(engine, HR, case, "receive-corrected-form")
+    assert case.state == "under-review"
+    case = await step(engine, HR, case, "accept-form")
+    case = await step(engine, HR, case, "score-attendance", attendance_score=15, total_score=80)
+    with pytest.raises(PermissionDenied):  # only the Director-General approves (line 4290)
+        await step(engine, HR, case, "approve-scores")
+    case = await step(engine, DG, case, "return-scores", "امتیاز ورود و خروج بازبینی شود")
+    assert case.state == "scoring"
+    case = await step(engine, HR, case, "score-attendance", attendance_score=17, total_score=82)
+    case = await step(engine, DG, case, "approve-scores")
+    case = await step(engine, HR, case, "record-scores")
+    assert case.state == "recorded"
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, HR, case, "refer-for-extension")
+    assert "rule extension-only-if-evaluated-for-extension" in refusal(caught)
+    assert "source: seed 001 lines 4294-4300" in refusal(caught)
+    case = await step(engine, HR, case, "apply-to-rank")
+    assert (case.state, case.outcome) == ("applied-to-rank", "closed")
+
+
+async def test_an_evaluation_for_extension_signs_the_contract_when_the_minimum_is_reached(engine):
+    case = await recorded(engine, "EVALUATION_PURPOSE_CONTRACT_EXTENSION")
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, HR, case, "apply-to-rank")
+    assert "rule score-used-for-rank-only-if-evaluated-for-rank" in refusal(caught)
+    assert "source: seed 001 lines 4294-4300" in refusal(caught)
+    case = await step(engine, HR, case, "refer-for-extension")
+    assert case.state == "extension-review"
+    with pytest.raises(InvalidArgument, match="signed-contract"):
+        await step(engine, HR, case, "sign-contract", contract_type="پیمانی", contract_until="1406/01/31")
+    case = await attach(engine, HR, case, "signed-contract")
+    case = await step(engine, HR, case, "sign-contract", contract_type="پیمانی", contract_until="۱۴۰۶/۰۱/۳۱")
+    assert (case.state, case.outcome) == ("contract-signed", "granted")
+
+
+async def test_an_evaluation_for_extension_below_the_minimum_cancels_the_contract(engine):
+    case = await recorded(engine, "EVALUATION_PURPOSE_CONTRACT_EXTENSION")
+    case = await step(engine, HR, case, "refer-for-extension")
+    with pytest.raises(InvalidArgument):
+        await step(engine, HR, case, "cancel-contract")
+    case = await step(engine, HR, case, "cancel-contract", "حد نصاب امتیاز کسب نشد")
+    assert (case.state, case.outcome) == ("contract-cancelled", "refused")
+
+
+async def test_an_evaluation_form_not_returned_in_time_escalates(engine, clock):
+    case = (await engine.start(HR, "performance-evaluation", EVALUATION, key())).message
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, 10)
+    await assert_breach_escalates(engine, clock, case, "supervisor")
+    escalated = await engine.get(HR, case.code)
+    assert escalated.breached and escalated.assigned_role == "supervisor"
+
+
+# -- conscripts (seed 001 lines 4326-4377) ------------------------------------------------------
+
+CONSCRIPT = {
+    "full_name": "علی محمدی",
+    "national_code": "0084575948",
+    "mobile": "09121234567",
+    "education": "کارشناسی",
+    "field_of_study": "مهندسی کامپیوتر",
+    "dispatching_unit": "معاونت وظیفه عمومی",
+}
+
+
+async def test_a_conscript_from_request_to_the_end_of_service(engine):
+    case = (await engine.start(CITIZEN, "administrative-financial-07", CONSCRIPT, key())).message
+    assert (case.process, case.state, case.applicant_id) == ("conscript-employment", "requested", CITIZEN.subject)
+    with pytest.raises(PermissionDenied):  # the applicant does not judge their own request
+        await step(engine, CITIZEN, case, "accept-request", quota_letter="x")
+    case = await engine.get(HR, case.code)
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, HR, case, "accept-request")
+    assert "rule moi-quota-notified" in refusal(caught) and "source: seed 001 lines 4336" in refusal(caught)
+    case = await step(engine, HR, case, "accept-request", quota_letter="۱۹۷۲۷۷ مورخ ۹۹/۱۲/۶")
+    assert case.state == "security-inquiry"
+    case = await step(engine, HR, case, "record-inquiry-cleared", inquiry_reference="حراست ۵۵")
+    with pytest.raises(InvalidArgument, match="conscript-documents"):
+        await step(engine, HR, case, "send-documents")
+    case = await attach(engine, HR, case, "conscript-documents")
+    case = await step(engine, HR, case, "send-documents")
+    case = await step(engine, HR, case, "record-moi-consent", consent_letter="وزارت کشور ۹۰", starts_on="1405/03/01")
+    case = await attach(engine, HR, case, "decree")
+    case = await step(engine, HR, case, "introduce-and-issue-decree", unit="دفتر فناوری اطلاعات")
+    assert (case.state, case.assigned_role) == ("serving", "hr-expert")
+    case = await step(engine, HR, case, "send-quarterly-report", quarter="تابستان ۱۴۰۵", sent_to="معاونت وظیفه عمومی")
+    case = await step(engine, HR, case, "send-quarterly-report", quarter="پاییز ۱۴۰۵", sent_to="معاونت وظیفه عمومی")
+    case = await step(engine, HR, case, "report-end-of-service", ended_on="1407/03/01")
+    assert (case.state, case.outcome) == ("service-ended", "closed")
+    mine = await engine.get(CITIZEN, case.code)
+    assert mine.outcome == "closed"
+
+
+async def test_a_conscript_request_is_refused_at_each_gate_or_withdrawn(engine):
+    first = (await engine.start(HR, "conscript-employment", CONSCRIPT, key())).message
+    refused = await step(engine, HR, first, "refuse-request", reason="رشته تحصیلی در سهمیه نیست")
+    assert (refused.state, refused.outcome) == ("informed-refused", "refused")
+
+    second = (await engine.start(HR, "conscript-employment", CONSCRIPT, key())).message
+    second = await step(engine, HR, second, "accept-request", quota_letter="۱۹۷۲۷۷")
+    second = await step(engine, HR, second, "record-inquiry-refused", reason="پاسخ منفی هسته گزینش")
+    assert (second.state, second.outcome) == ("not-approved", "refused")
+
+    third = (await engine.start(HR, "conscript-employment", CONSCRIPT, key())).message
+    third = await step(engine, HR, third, "accept-request", quota_letter="۱۹۷۲۷۷")
+    third = await step(engine, HR, third, "record-inquiry-cleared", inquiry_reference="۱")
+    third = await attach(engine, HR, third, "conscript-documents")
+    third = await step(engine, HR, third, "send-documents")
+    third = await step(engine, HR, third, "record-moi-refusal", reason="سهمیه تکمیل شد")
+    assert third.outcome == "refused"
+
+    own = (await engine.start(CITIZEN, "conscript-employment", CONSCRIPT, key())).message
+    own = await step(engine, CITIZEN, own, "withdraw")
+    assert own.outcome == "withdrawn"
+    with pytest.raises(FailedPrecondition):
+        await step(engine, CITIZEN, own, "withdraw")
+
+
+async def test_a_missing_quarterly_report_escalates(engine, clock):
+    case = (await engine.start(HR, "conscript-employment", CONSCRIPT, key())).message
+    case = await step(engine, HR, case, "accept-request", quota_letter="۱۹۷۲۷۷")
+    case = await step(engine, HR, case, "record-inquiry-cleared", inquiry_reference="۱")
+    case = await attach(engine, HR, case, "conscript-documents")
+    case = await step(engine, HR, case, "send-documents")
+    case = await step(engine, HR, case, "record-moi-consent", consent_letter="۹۰", starts_on="1405/03/01")
+    case = await attach(engine, HR, case, "decree")
+    case = await step(engine, HR, case, "introduce-and-issue-decree", unit="دفتر")
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, 65)
+    await assert_breach_escalates(engine, clock, case, "supervisor")
+    escalated = await engine.get(HR, case.code)
+    assert escalated.breached and escalated.assigned_role == "supervisor"
+    # the report, late, still goes out, and the next quarter's clock starts again
+    case = await step(engine, HR, escalated, "send-quarterly-report", quarter="۱", sent_to="واحد اعزام")
+    assert not case.breached and case.assigned_role == "hr-expert"
+
+
+# -- supplementary insurance (seed 001 lines 4462-4492) -----------------------------------------
+
+ROUND = {"year": 1405, "call_title": "فراخوان بیمه تکمیلی کارکنان ۱۴۰۵", "coverage_starts_on": "1405/03/01"}
+
+
+async def test_an_insurance_round_from_the_call_to_the_list_sent_to_finance(engine):
+    case = (await engine.start(WELFARE, "administrative-financial-15", ROUND, key())).message
+    assert (case.process, case.state) == ("supplementary-insurance", "call-open")
+    with pytest.raises(InvalidArgument, match="call"):
+        await step(engine, WELFARE, case, "shortlist", shortlisted=["بیمه الف", "بیمه ب"])
+    case = await attach(engine, WELFARE, case, "call")
+    case = await step(engine, WELFARE, case, "shortlist", shortlisted=["بیمه الف", "بیمه ب"])
+    case = await step(engine, WELFARE, case, "hear-presentations")
+    case = await step(engine, WELFARE, case, "select-insurer", insurer="بیمه الف")
+    assert case.assigned_role == "director-general"
+    with pytest.raises(PermissionDenied):
+        await step(engine, WELFARE, case, "sign-contract", contract_number="۱")
+    case = await attach(engine, WELFARE, case, "insurance-contract")
+    case = await step(engine, DG, case, "sign-contract", contract_number="ب-۱۴۰۵-۱")
+    assert case.state == "enrolling"
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, WELFARE, case, "close-enrolment", enrolled=[{"full_name": "مریم"}])
+    assert "rule enrolment-names-person-and-code" in refusal(caught) and "platform default" in refusal(caught)
+    enrolled = [{"full_name": "مریم کاظمی", "national_code": "0084575948", "dependants": 2}]
+    case = await step(engine, WELFARE, case, "close-enrolment", enrolled=enrolled)
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, WELFARE, case, "finalise-insured", insured_count=0)
+    assert "rule at-least-one-insured" in refusal(caught) and "platform default" in refusal(caught)
+    case = await step(engine, WELFARE, case, "finalise-insured", insured_count=3)
+    case = await step(engine, WELFARE, case, "send-list-to-finance")
+    assert (case.state, case.outcome) == ("completed", "closed")
+
+
+async def test_an_insurance_round_is_cancelled_with_a_reason(engine):
+    case = (await engine.start(WELFARE, "supplementary-insurance", ROUND, key())).message
+    with pytest.raises(PermissionDenied):
+        await step(engine, WELFARE, case, "cancel", "x")
+    with pytest.raises(InvalidArgument):
+        await step(engine, DG, case, "cancel")
+    case = await step(engine, DG, case, "cancel", "هیچ شرکتی در فراخوان شرکت نکرد")
+    assert (case.state, case.outcome) == ("cancelled", "withdrawn")
+
+
+async def test_an_overdue_insurance_call_escalates_to_the_director_general(engine, clock):
+    case = (await engine.start(WELFARE, "supplementary-insurance", ROUND, key())).message
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, 15)
+    await assert_breach_escalates(engine, clock, case, "director-general")
+    escalated = await engine.get(DG, case.code)
+    assert escalated.breached and escalated.assigned_role == "director-general"

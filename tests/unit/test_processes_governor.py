@@ -1,0 +1,335 @@
+"""The governor service's own processes: the public complaint against a provincial agency
+(seed 001, service 10012169101, with its stage limits) and the governor's planned public audience
+(seed 004 cards G-01/G-02). Each runs on the real engine and a real database, with a
+controllable clock."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from ostan.governor.v1 import forms_pb2  # noqa: F401 — registers the forms
+from ostan_kit.actors import Actor
+from ostan_kit.cases import CaseEngine
+from ostan_kit.catalogue import load_catalogue
+from ostan_kit.db import Database
+from ostan_kit.documents import LocalDocumentStore
+from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from ostan_kit.migrations import upgrade
+from ostan_kit.models import CaseHistoryRow, CaseRow
+from ostan_kit.processes import load_processes
+from ostan_kit.workdays import WorkingCalendar
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE = ROOT / "services" / "governor"
+OFFICE = "performance-inspection-legal-pr"
+PDF = b"%PDF-1.4 document"
+
+
+def staff(name: str, *roles: str, office: str = OFFICE) -> Actor:
+    return Actor(name, "staff", name, frozenset(roles), office=office)
+
+
+INSPECTOR = staff("inspector-1", "inspector")
+HEAD = staff("head-1", "head-of-office")
+AUDIENCE = staff("audience-1", "audience-officer")
+GOVERNOR_OFFICE = staff("gov-1", "governor-office")
+WOMEN = staff("women-1", "inspector", office="women-family")
+CITIZEN = Actor("0084575948", "citizen", "زهرا احمدی", frozenset({"applicant"}))
+STRANGER = Actor("0067749828", "citizen", "دیگری", frozenset({"applicant"}))
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.now = at
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # Saturday 2026-04-18 09:00 in Tehran (1405/01/29): an ordinary working day.
+    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory) -> Path:
+    """The service's schema, migrated once per module into an SQLite file that SQLite tests copy."""
+    path = tmp_path_factory.mktemp("template") / "governor.db"
+    upgrade(SERVICE / "migrations", f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def book():
+    return load_processes(SERVICE / "processes")
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return load_catalogue(SERVICE / "catalogue")
+
+
+@pytest.fixture
+async def engine(database_url, migrated, book, catalogue, tmp_path, clock):
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        shutil.copyfile(migrated, url.database)
+    else:
+        await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
+    database = Database(database_url)
+    yield CaseEngine(
+        "governor",
+        database,
+        book,
+        catalogue,
+        LocalDocumentStore(tmp_path / "documents"),
+        WorkingCalendar.from_names(["friday"]),
+        clock=clock,
+    )
+    await database.close()
+
+
+_keys = iter(range(1_000_000))
+
+
+def key() -> str:
+    return f"k{next(_keys)}"
+
+
+async def step(engine, actor, case, action, comment="", **data):
+    return (await engine.act(actor, case.code, action, case.version, comment, data, key())).message
+
+
+async def attach(engine, actor, case, kind):
+    return (await engine.attach(actor, case.code, kind, f"{kind}.pdf", "application/pdf", PDF, key())).message.case
+
+
+async def written(engine) -> int:
+    async with engine.database.session() as session:
+        return await session.scalar(select(func.count()).select_from(CaseHistoryRow)) + await session.scalar(
+            select(func.count()).select_from(CaseRow)
+        )
+
+
+def refusal(caught) -> str:
+    return str(caught.value) + " | " + " ".join(v.description for v in caught.value.violations)
+
+
+def due_in(engine, clock, case, days) -> bool:
+    return case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, days)
+
+
+# -- the public complaint (seed 001 lines 3459-3493) --------------------------------------------
+
+COMPLAINT = {
+    "full_name": "زهرا احمدی",
+    "national_code": "0084575948",
+    "mobile": "۰۹۱۲۱۲۳۴۵۶۷",
+    "agency": "اداره کل راه و شهرسازی استان",
+    "subject": "عدم پاسخگویی به درخواست",
+    "description": "درخواست اینجانب پس از سه ماه بی پاسخ مانده است.",
+}
+
+
+def test_each_stage_limit_sits_on_the_state_the_source_gives_it(book):
+    complaint = book.latest["public-complaint"]
+    limits = {name: state.sla_days for name, state in complaint.states.items() if state.sla_days}
+    assert limits == {
+        "initial-review": 5,  # line 3470
+        "inadmissible-answer": 3,  # line 3474
+        "correspondence": 5,  # line 3476, correspondence
+        "inspecting": 15,  # line 3476, inspection
+        "awaiting-answer": 10,  # line 3478, the agency's answer
+        "reporting": 10,  # line 3478, the inspection report
+        "answering": 3,  # line 3480
+    }
+    assert complaint.sla_days == 5 + 5 + 15 + 10 + 3
+    assert complaint.catalogue == ["performance-inspection-legal-pr-05"]
+
+
+async def admitted(engine, clock):
+    case = (await engine.start(CITIZEN, "10012169101", COMPLAINT, key())).message
+    assert (case.process, case.state, case.assigned_role) == ("public-complaint", "initial-review", "inspector")
+    assert due_in(engine, clock, case, 5)
+    case = await engine.get(INSPECTOR, case.code)
+    with pytest.raises(InvalidArgument, match="evidence"):  # filed «با ارائه مستندات مربوطه», line 3468
+        await step(engine, INSPECTOR, case, "admit")
+    case = await attach(engine, CITIZEN, case, "evidence")
+    case = await step(engine, INSPECTOR, await engine.get(INSPECTOR, case.code), "admit")
+    assert case.state == "correspondence" and due_in(engine, clock, case, 5)
+    return case
+
+
+async def test_an_admitted_complaint_is_answered_from_the_agencys_reply(engine, clock):
+    case = await admitted(engine, clock)
+    case = await step(engine, INSPECTOR, case, "send-letters", letters_to=["اداره کل راه و شهرسازی"])
+    assert case.state == "awaiting-answer" and due_in(engine, clock, case, 10)
+    case = await step(engine, INSPECTOR, case, "record-agency-answer", agency_answer="درخواست در دست اقدام است")
+    assert case.state == "answering" and due_in(engine, clock, case, 3)
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, INSPECTOR, case, "send-answer")
+    assert "rule written-answer" in refusal(caught) and "source: seed 001 line 3480" in refusal(caught)
+    case = await step(engine, INSPECTOR, case, "send-answer", answer="پاسخ دستگاه پیوست است")
+    assert (case.state, case.assigned_role) == ("answered", "applicant")
+    closed = await step(engine, CITIZEN, await engine.get(CITIZEN, case.code), "accept-answer")
+    assert (closed.state, closed.outcome) == ("closed", "delivered")
+    assert [h.event for h in await engine.history(INSPECTOR, case.code) if h.event != "document-attached"] == [
+        "submitted", "admit", "send-letters", "record-agency-answer", "send-answer", "accept-answer",
+    ]
+
+
+async def test_an_inspected_complaint_and_the_complainants_objection(engine, clock):
+    case = await admitted(engine, clock)
+    case = await step(engine, INSPECTOR, case, "send-letters", letters_to=["اداره کل"])
+    with pytest.raises(InvalidArgument):  # an inspection says why it is needed
+        await step(engine, INSPECTOR, case, "order-inspection")
+    case = await step(engine, INSPECTOR, case, "order-inspection", "پاسخ دستگاه قانع کننده نیست")
+    assert case.state == "inspecting" and due_in(engine, clock, case, 15)
+    case = await step(engine, INSPECTOR, case, "finish-inspection")
+    assert case.state == "reporting" and due_in(engine, clock, case, 10)
+    with pytest.raises(InvalidArgument, match="inspection-report"):
+        await step(engine, INSPECTOR, case, "file-inspection-report")
+    case = await attach(engine, INSPECTOR, case, "inspection-report")
+    case = await step(engine, INSPECTOR, case, "file-inspection-report")
+    case = await step(engine, INSPECTOR, case, "send-answer", answer="نتیجه بازرسی")
+    with pytest.raises(PermissionDenied):  # only the complainant objects
+        await step(engine, INSPECTOR, case, "object", "x")
+    with pytest.raises(InvalidArgument):  # and says why
+        await step(engine, CITIZEN, case, "object")
+    objected = await step(engine, CITIZEN, case, "object", "به پاسخ اعتراض دارم و به مراجع بالاتر مراجعه می کنم")
+    assert (objected.state, objected.outcome) == ("objected", "closed")
+
+
+async def test_a_complaint_not_admitted_gets_a_written_answer(engine, clock):
+    case = (await engine.start(INSPECTOR, "public-complaint", COMPLAINT, key())).message
+    case = await step(engine, INSPECTOR, case, "not-admit", reason="موضوع در صلاحیت دفتر بازرسی نیست")
+    assert case.state == "inadmissible-answer" and due_in(engine, clock, case, 3)
+    before = await written(engine)
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, INSPECTOR, case, "send-inadmissibility-answer")
+    assert "rule written-answer" in refusal(caught) and "source: seed 001 line 3474" in refusal(caught)
+    assert await written(engine) == before
+    case = await step(engine, INSPECTOR, case, "send-inadmissibility-answer", answer="شکایت قابل رسیدگی نیست")
+    assert (case.state, case.outcome) == ("not-admitted", "refused")
+
+
+async def test_a_complaint_must_name_the_agency_and_be_written(engine):
+    for missing, rule, source in (
+        ("agency", "agency-named", "seed 001 lines 3461-3462"),
+        ("description", "complaint-in-writing", "seed 001 line 3468"),
+    ):
+        with pytest.raises(InvalidArgument) as caught:
+            await engine.start(CITIZEN, "public-complaint", {**COMPLAINT, missing: ""}, key())
+        assert f"rule {rule}" in refusal(caught) and f"source: {source}" in refusal(caught)
+        assert caught.value.violations[0].field == f"data.{missing}"
+    assert await written(engine) == 0
+
+
+async def test_a_complaint_is_corrected_or_withdrawn_and_seen_only_by_its_parties(engine, clock):
+    case = (await engine.start(CITIZEN, "public-complaint", COMPLAINT, key())).message
+    with pytest.raises(NotFound):
+        await engine.get(STRANGER, case.code)
+    with pytest.raises(NotFound):  # the women and family office is another office of the service
+        await engine.get(WOMEN, case.code)
+    case = await step(engine, INSPECTOR, case, "request-correction", "مستندات را پیوست کنید")
+    assert (case.state, case.assigned_role) == ("correction-requested", "applicant")
+    clock.now += timedelta(days=1)
+    case = await step(engine, CITIZEN, case, "resubmit")
+    assert case.state == "initial-review" and due_in(engine, clock, case, 5)
+    case = await step(engine, CITIZEN, case, "withdraw")
+    assert case.outcome == "withdrawn"
+    with pytest.raises(FailedPrecondition):
+        await step(engine, INSPECTOR, case, "admit")
+
+
+async def test_an_initial_review_past_its_five_days_escalates_to_the_head_of_office(engine, clock):
+    case = (await engine.start(CITIZEN, "public-complaint", COMPLAINT, key())).message
+    due = case.state_due_at.ToDatetime(UTC)
+    clock.now = due - timedelta(minutes=1)
+    assert await engine.fire_due_timers() == 1  # the 80% warning only
+    assert not (await engine.get(INSPECTOR, case.code)).breached
+    clock.now = due + timedelta(minutes=1)
+    assert await engine.fire_due_timers() == 1
+    escalated = await engine.get(HEAD, case.code)
+    assert escalated.breached and escalated.assigned_role == "head-of-office"
+    events = [h.event for h in await engine.history(HEAD, case.code)]
+    assert events[-2:] == ["sla-warning", "sla-breached"]
+
+
+# -- the governor's public audience (seed 004 G-01 line 76, G-02 lines 145-151) -----------------
+
+AUDIENCE_REQUEST = {
+    "full_name": "زهرا احمدی",
+    "national_code": "0084575948",
+    "mobile": "09121234567",
+    "subject": "مشکل آب شرب روستا",
+    "description": "آب شرب روستای ما هفته‌ای دو روز قطع است.",
+    "agency": "شرکت آب و فاضلاب روستایی",
+}
+
+
+async def before_governor(engine):
+    case = (await engine.start(CITIZEN, "performance-inspection-legal-pr-14", AUDIENCE_REQUEST, key())).message
+    assert (case.process, case.state, case.assigned_role) == ("public-audience", "requested", "audience-officer")
+    case = await step(engine, AUDIENCE, await engine.get(AUDIENCE, case.code), "fill-audience-form",
+                      problems=["قطعی آب شرب"])
+    assert (case.state, case.assigned_role) == ("before-governor", "governor-office")
+    return case
+
+
+async def test_a_public_audience_from_request_to_the_result_told(engine):
+    case = await before_governor(engine)
+    with pytest.raises(InvalidArgument) as caught:  # today is not ahead
+        await step(engine, GOVERNOR_OFFICE, case, "schedule", audience_on="1405/01/29", managers=["مدیرعامل آبفا"])
+    assert "rule scheduled-ahead" in refusal(caught) and "source: seed 004 G-01 line 54" in refusal(caught)
+    with pytest.raises(InvalidArgument) as caught:  # the managers concerned attend
+        await step(engine, GOVERNOR_OFFICE, case, "schedule", audience_on="1405/02/07")
+    assert "rule managers-concerned-invited" in refusal(caught) and "seed 004 G-02 line 149" in refusal(caught)
+    case = await step(engine, GOVERNOR_OFFICE, case, "schedule", audience_on="۱۴۰۵/۰۲/۰۷", managers=["مدیرعامل آبفا"])
+    assert (case.state, case.assigned_role) == ("scheduled", "audience-officer")
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, AUDIENCE, case, "reschedule", "تداخل با جلسه شورا", audience_on="1405/01/20")
+    assert "rule scheduled-ahead" in refusal(caught)
+    case = await step(engine, AUDIENCE, case, "reschedule", "تداخل با جلسه شورا", audience_on="1405/02/14")
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, AUDIENCE, case, "hold-audience", orders=[{"order": "رفع قطعی تا پایان ماه"}])
+    assert "rule order-names-manager" in refusal(caught) and "seed 004 G-02 line 150" in refusal(caught)
+    orders = [{"manager": "مدیرعامل آبفا", "order": "رفع قطعی تا پایان ماه"}]
+    case = await step(engine, AUDIENCE, case, "hold-audience", orders=orders)
+    assert (case.state, case.assigned_role) == ("following-up", "audience-officer")
+    case = await step(engine, AUDIENCE, case, "report-result", result="خط انتقال تعمیر شد")
+    assert (case.state, case.outcome) == ("done", "delivered")
+    assert (await engine.get(CITIZEN, case.code)).outcome == "delivered"
+
+
+async def test_a_public_audience_is_declined_corrected_or_withdrawn(engine):
+    case = await before_governor(engine)
+    with pytest.raises(PermissionDenied):
+        await step(engine, AUDIENCE, case, "decline", reason="x")
+    declined = await step(engine, GOVERNOR_OFFICE, case, "decline", reason="موضوع در حال پیگیری در دستگاه است")
+    assert (declined.state, declined.outcome) == ("declined", "refused")
+
+    other = (await engine.start(CITIZEN, "public-audience", AUDIENCE_REQUEST, key())).message
+    other = await step(engine, AUDIENCE, await engine.get(AUDIENCE, other.code), "request-correction", "نشانی روستا؟")
+    assert other.assigned_role == "applicant"
+    other = await step(engine, CITIZEN, other, "resubmit")
+    assert other.state == "requested"
+    other = await step(engine, CITIZEN, other, "withdraw")
+    assert other.outcome == "withdrawn"
+
+
+async def test_a_form_left_before_the_governor_escalates(engine, clock):
+    case = await before_governor(engine)
+    assert due_in(engine, clock, case, 10)
+    clock.now = case.state_due_at.ToDatetime(UTC) + timedelta(minutes=1)
+    assert await engine.fire_due_timers() >= 2  # the warning and the breach (and the first state's stale timers)
+    escalated = await engine.get(HEAD, case.code)
+    assert escalated.breached and escalated.assigned_role == "head-of-office"

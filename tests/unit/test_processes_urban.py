@@ -1,0 +1,669 @@
+"""The urban service's own process definitions (services/urban/processes/), each walked through the
+real case engine on a real database: happy path, refusals and corrections, SLA breach, and every
+guard naming its rule and its source."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ostan.urban.v1 import forms_pb2  # noqa: F401 — registers the forms
+from ostan_kit.actors import Actor
+from ostan_kit.cases import CaseEngine
+from ostan_kit.catalogue import load_catalogue
+from ostan_kit.db import Database
+from ostan_kit.documents import LocalDocumentStore
+from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from ostan_kit.migrations import upgrade
+from ostan_kit.models import OutboxRow
+from ostan_kit.processes import load_processes
+from ostan_kit.workdays import WorkingCalendar
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE = ROOT / "services" / "urban"
+
+CLERK = Actor("u-clerk", "staff", "کارشناس شهری", frozenset({"clerk"}), office="urban-councils")
+HEAD = Actor("u-head", "staff", "رئیس دفتر شهری", frozenset({"head-of-office"}), office="urban-councils")
+SECRETARY = Actor("u-sec", "staff", "دبیرخانه هیات", frozenset({"secretary"}), office="urban-councils")
+RURAL_CLERK = Actor("r-clerk", "staff", "کارشناس روستایی", frozenset({"clerk"}), office="rural-councils")
+RURAL_HEAD = Actor("r-head", "staff", "رئیس دفتر روستایی", frozenset({"head-of-office"}), office="rural-councils")
+DEPUTY = Actor("deputy", "staff", "معاون عمرانی", frozenset({"civil-deputy"}), office="rural-councils")
+TRAFFIC_CLERK = Actor("t-clerk", "staff", "x", frozenset({"clerk"}), office="technical-transport-traffic")
+CITIZEN = Actor("0084575948", "citizen", "شهروند", frozenset({"applicant"}))
+PDF = b"%PDF-1.4 document"
+JPEG = b"\xff\xd8\xff photo"
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.now = at
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # Saturday 2026-04-18 09:00 in Tehran (1405/01/29): an ordinary working day.
+    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory) -> Path:
+    """The service's schema, migrated once per module into an SQLite file each test copies."""
+    path = tmp_path_factory.mktemp("urban") / "migrated.db"
+    upgrade(SERVICE / "migrations", f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def book():
+    return load_processes(SERVICE / "processes")
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return load_catalogue(SERVICE / "catalogue")
+
+
+@pytest.fixture
+async def engine(database_url, tmp_path, clock, migrated, book, catalogue):
+    if database_url.startswith("sqlite"):
+        shutil.copyfile(migrated, database_url.split(":///", 1)[1])
+    else:
+        await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
+    database = Database(database_url)
+    yield CaseEngine(
+        "urban",
+        database,
+        book,
+        catalogue,
+        LocalDocumentStore(tmp_path / "documents"),
+        WorkingCalendar.from_names(["friday"]),
+        clock=clock,
+    )
+    await database.close()
+
+
+class Steps:
+    """Short calls on one engine, each with its own idempotency key."""
+
+    def __init__(self, engine: CaseEngine) -> None:
+        self.engine = engine
+        self.count = 0
+
+    def key(self) -> str:
+        self.count += 1
+        return f"k{self.count}"
+
+    async def start(self, actor, process, form):
+        return (await self.engine.start(actor, process, form, self.key())).message
+
+    async def act(self, actor, case, action, comment="", **data):
+        return (await self.engine.act(actor, case.code, action, case.version, comment, data, self.key())).message
+
+    async def attach(self, actor, case, *kinds, content_type="application/pdf", content=PDF):
+        for kind in kinds:
+            answer = await self.engine.attach(actor, case.code, kind, f"{kind}.bin", content_type, content, self.key())
+            case = answer.message.case
+        return case
+
+
+@pytest.fixture
+def steps(engine) -> Steps:
+    return Steps(engine)
+
+
+async def subjects(engine) -> list[str]:
+    async with engine.database.session() as session:
+        return list(await session.scalars(select(OutboxRow.subject).order_by(OutboxRow.created_at, OutboxRow.id)))
+
+
+def broken(caught, rule: str, source: str) -> None:
+    """The refusal names the rule and its source."""
+    message = caught.value.message
+    assert f"rule {rule};" in message, message
+    assert source in message, message
+
+
+async def breach(engine, clock, case, days: float, role: str = "supervisor"):
+    clock.now += timedelta(days=days)
+    assert await engine.fire_due_timers() >= 1
+    escalated = await engine.get(CLERK if case.process != "dehyari-audit" else RURAL_CLERK, case.code)
+    assert escalated.breached and escalated.assigned_role == role
+    return escalated
+
+
+# -- municipal budget (seed 003 P5; booklet urban-councils-06) ----------------------------------
+
+BUDGET = {
+    "municipality": "شهرداری تاکستان",
+    "budget_holder": "BUDGET_HOLDER_MUNICIPALITY",
+    "fiscal_year": 1405,
+    "council_resolution_number": "۱۲۳/ش",
+    "council_resolution_date": "۱۴۰۴/۱۲/۱۰",
+    "total_rials": "۱۲۵۰۰۰۰۰۰۰۰۰",
+}
+
+
+async def test_budget_from_registration_to_the_budget_system(engine, steps):
+    case = await steps.start(CLERK, "urban-councils-06", BUDGET)
+    assert (case.process, case.definition, case.state, case.assigned_role) == (
+        "municipal-budget-approval", "municipal-budget-approval", "submitted", "clerk",
+    )
+    assert (await steps.start(CLERK, "card-003-p5", BUDGET)).definition == "municipal-budget-approval"
+    with pytest.raises(InvalidArgument, match=r"needs the documents \['budget', 'council-resolution'\]"):
+        await steps.act(CLERK, case, "start-review")
+    case = await steps.attach(CLERK, case, "budget", "council-resolution")
+    case = await steps.act(CLERK, case, "start-review")
+    with pytest.raises(PermissionDenied):
+        await steps.act(CLERK, case, "confirm", circular="بخشنامه بودجه ۱۴۰۵")
+    case = await steps.act(HEAD, case, "confirm", circular="بخشنامه بودجه ۱۴۰۵")
+    case = await steps.act(CLERK, case, "record-in-system", budget_system_reference="B-1405-77")
+    assert (case.state, case.outcome) == ("registered", "granted")
+    assert (await subjects(engine))[-1] == "ostan.urban.municipal-budget-approval.record-in-system"
+
+
+async def test_budget_returned_to_the_council_and_resubmitted(steps):
+    case = await steps.attach(CLERK, await steps.start(CLERK, "urban-councils-06", BUDGET), "budget", "council-resolution")
+    case = await steps.act(CLERK, case, "start-review")
+    with pytest.raises(InvalidArgument, match="needs a comment"):
+        await steps.act(HEAD, case, "return-to-council", deviations=["فصل ۲"])
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(HEAD, case, "return-to-council", "مغایر با فرم‌ها")
+    broken(caught, "deviations-named", "seed 003 l.204")
+    case = await steps.act(HEAD, case, "return-to-council", "مغایر با فرم‌ها", deviations=["فصل ۲: اعتبارات عمرانی"])
+    assert (case.state, case.assigned_role) == ("returned-to-council", "clerk")
+    case = await steps.act(CLERK, case, "resubmit", amended_resolution_number="۱۳۰/ش",
+                           amended_resolution_date="1405/01/20")
+    case = await steps.act(CLERK, case, "start-review")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(HEAD, case, "confirm")
+    broken(caught, "checked-against-circular", "seed 003 l.203")
+    assert (await steps.act(HEAD, case, "confirm", circular="بخشنامه ۱۴۰۵")).state == "confirmed"
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "source"),
+    [
+        ({"council_resolution_number": ""}, "council-approved-budget", "seed 003 l.202"),
+        ({"council_resolution_date": ""}, "council-approval-date", "seed 003 l.202"),
+        ({"budget_holder": "BUDGET_HOLDER_AFFILIATED_ORGANISATION"}, "organisation-named", "seed 003 l.194"),
+    ],
+)
+async def test_budget_start_guards(steps, change, rule, source):
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.start(CLERK, "municipal-budget-approval", {**BUDGET, **change})
+    broken(caught, rule, source)
+
+
+async def test_an_affiliated_organisations_budget_names_it_and_other_offices_cannot_start(steps):
+    form = {**BUDGET, "budget_holder": "BUDGET_HOLDER_AFFILIATED_ORGANISATION", "organisation_name": "سازمان پارک‌ها"}
+    assert (await steps.start(CLERK, "municipal-budget-approval", form)).state == "submitted"
+    with pytest.raises(PermissionDenied):
+        await steps.start(TRAFFIC_CLERK, "municipal-budget-approval", BUDGET)
+    with pytest.raises(PermissionDenied):
+        await steps.start(CITIZEN, "municipal-budget-approval", BUDGET)
+
+
+async def test_budget_sla_breach_escalates(engine, clock, steps):
+    case = await steps.start(CLERK, "municipal-budget-approval", BUDGET)
+    await breach(engine, clock, case, 3)
+
+
+# -- local levies (seed 003 P4; booklet urban-councils-02) --------------------------------------
+
+LEVIES = {
+    "municipality": "شهرداری آبیک",
+    "council_resolution_number": "۴۵",
+    "council_resolution_date": "1404/11/15",
+    "effective_year": 1405,
+    "levy_titles": ["عوارض پذیره", "عوارض تابلو"],
+}
+
+
+async def _levies_in_review(steps):
+    case = await steps.start(CLERK, "urban-councils-02", LEVIES)
+    case = await steps.attach(CLERK, case, "levy-booklet", "council-resolution")
+    return await steps.act(CLERK, case, "start-review")
+
+
+async def test_levies_confirmed_and_entered_in_the_levies_system(steps):
+    case = await _levies_in_review(steps)
+    assert case.definition == "local-levy-approval"
+    case = await steps.act(HEAD, case, "confirm")
+    case = await steps.act(CLERK, case, "enter-in-levies-system", levies_system_reference="AV-9")
+    assert (case.state, case.outcome) == ("in-force", "granted")
+
+
+async def test_levies_returned_to_the_council_or_objected_to(steps):
+    case = await _levies_in_review(steps)
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(HEAD, case, "return-to-council", "اصلاح شود", issues=[])
+    broken(caught, "issues-named", "platform default")
+    case = await steps.act(HEAD, case, "return-to-council", "اصلاح شود", issues=["عنوان خارج از دستورالعمل"])
+    case = await steps.act(CLERK, case, "resubmit", amended_resolution_number="۴۶")
+    case = await steps.act(CLERK, case, "start-review")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(HEAD, case, "object")
+    assert {v.field for v in caught.value.violations} == {"data.reason"}
+    case = await steps.act(HEAD, case, "object", reason="مغایر با قانون درآمد پایدار")
+    assert (case.state, case.outcome) == ("objected", "refused")
+    with pytest.raises(FailedPrecondition):
+        await steps.act(HEAD, case, "confirm")
+
+
+async def test_levies_start_guard_and_sla(engine, clock, steps):
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.start(CLERK, "local-levy-approval", {**LEVIES, "levy_titles": []})
+    broken(caught, "levy-titles-listed", "seed 003 l.170")
+    case = await _levies_in_review(steps)
+    await breach(engine, clock, case, 6)
+
+
+# -- the auditor's appointment (seed 003 S2; booklet urban-councils-03) -------------------------
+
+AUDITOR = {
+    "municipality": "شهرداری قزوین",
+    "audited_body": "AUDITED_BODY_MUNICIPALITY",
+    "fiscal_year": 1404,
+    "municipality_bill_number": "ل-۱۲",
+    "council_resolution_number": "۸۸",
+    "council_resolution_date": "1405/01/15",
+    "audit_firm": "مؤسسه حسابرسی نمونه",
+    "firm_membership_number": "۱۲۳۴",
+}
+
+
+async def _auditor_in_review(steps):
+    case = await steps.start(CLERK, "urban-councils-03", AUDITOR)
+    case = await steps.attach(CLERK, case, "council-resolution", "firm-licences")
+    return await steps.act(CLERK, case, "start-review")
+
+
+async def test_auditor_confirmed_and_notified(steps):
+    case = await _auditor_in_review(steps)
+    assert case.definition == "auditor-appointment"
+    case = await steps.act(HEAD, case, "confirm")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(CLERK, case, "notify")
+    broken(caught, "municipality-notified", "seed 003 l.271")
+    case = await steps.act(CLERK, case, "notify", notified_to=["شهرداری قزوین"])
+    assert (case.state, case.outcome) == ("notified", "granted")
+
+
+async def test_auditor_returned_to_the_council_then_refused(steps):
+    case = await _auditor_in_review(steps)
+    case = await steps.act(HEAD, case, "return-to-council", "مجوز مؤسسه منقضی است")
+    case = await steps.act(CLERK, case, "resubmit", amended_resolution_number="۹۰")
+    case = await steps.act(CLERK, case, "start-review")
+    case = await steps.act(HEAD, case, "refuse", reason="مؤسسه عضو جامعه حسابرسان نیست")
+    assert (case.state, case.outcome) == ("refused", "refused")
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "source"),
+    [
+        ({"municipality_bill_number": ""}, "municipality-bill", "seed 003 l.262"),
+        ({"council_resolution_number": ""}, "council-chose-firm", "seed 003 l.263, l.271"),
+        ({"council_resolution_date": ""}, "council-resolution-date", "seed 003 l.271"),
+        ({"firm_membership_number": ""}, "firm-in-auditors-society", "seed 003 l.271"),
+        ({"audited_body": "AUDITED_BODY_AFFILIATED_ORGANISATION"}, "organisation-named", "seed 003 l.230"),
+    ],
+)
+async def test_auditor_start_guards(steps, change, rule, source):
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.start(CLERK, "auditor-appointment", {**AUDITOR, **change})
+    broken(caught, rule, source)
+
+
+async def test_auditor_sla_breach(engine, clock, steps):
+    case = await _auditor_in_review(steps)
+    await breach(engine, clock, case, 6)
+
+
+# -- the audit report (seed 003 P6; booklet urban-councils-04) ----------------------------------
+
+REPORT = {
+    "municipality": "شهرداری قزوین",
+    "audited_body": "AUDITED_BODY_MUNICIPALITY",
+    "fiscal_year": 1404,
+    "audit_firm": "مؤسسه حسابرسی نمونه",
+    "council_letter_number": "ش-۵۵",
+    "council_letter_date": "1405/01/20",
+}
+
+
+async def _report_in_review(steps):
+    case = await steps.start(CLERK, "urban-councils-04", REPORT)
+    case = await steps.attach(CLERK, case, "audit-report", "council-letter")
+    return await steps.act(CLERK, case, "start-review")
+
+
+async def test_audit_report_approved_and_notified(steps):
+    case = await _report_in_review(steps)
+    assert case.definition == "audit-report-approval"
+    case = await steps.act(HEAD, case, "approve", findings_summary="بدون بند شرط")
+    case = await steps.act(CLERK, case, "notify", notified_to=["شهرداری قزوین", "شورای اسلامی شهر قزوین"])
+    assert (case.state, case.outcome) == ("notified", "granted")
+
+
+async def test_audit_report_clarified_then_not_approved(steps):
+    case = await _report_in_review(steps)
+    case = await steps.act(CLERK, case, "request-clarification", "صورت‌های مالی پیوست نیست")
+    assert case.state == "clarification-requested"
+    case = await steps.act(CLERK, case, "resubmit")
+    case = await steps.act(CLERK, case, "start-review")
+    case = await steps.act(HEAD, case, "reject", reason="گزارش ناقص")
+    assert (case.state, case.outcome) == ("not-approved", "refused")
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "source"),
+    [
+        ({"council_letter_number": ""}, "report-through-council", "seed 003 l.265"),
+        ({"audited_body": "AUDITED_BODY_AFFILIATED_ORGANISATION"}, "organisation-named", "seed 003 l.230"),
+    ],
+)
+async def test_audit_report_start_guards(steps, change, rule, source):
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.start(CLERK, "audit-report-approval", {**REPORT, **change})
+    broken(caught, rule, source)
+
+
+async def test_audit_report_sla_breach(engine, clock, steps):
+    case = await steps.start(CLERK, "audit-report-approval", REPORT)
+    await breach(engine, clock, case, 3)
+
+
+# -- council membership card (booklet urban-councils-13) ----------------------------------------
+
+CARD = {
+    "full_name": "علی محمدی",
+    "national_code": "0084575948",
+    "father_name": "حسن",
+    "council_name": "شورای اسلامی شهر قزوین",
+    "council_level": "COUNCIL_LEVEL_CITY",
+    "membership": "COUNCIL_MEMBERSHIP_MEMBER",
+    "term_number": 7,
+    "mobile": "09121234567",
+}
+
+
+async def _card_in_review(steps):
+    case = await steps.start(CLERK, "urban-councils-13", CARD)
+    case = await steps.attach(CLERK, case, "photo", content_type="image/jpeg", content=JPEG)
+    case = await steps.attach(CLERK, case, "credential")
+    return await steps.act(CLERK, case, "start-review")
+
+
+async def test_membership_card_issued(steps):
+    case = await _card_in_review(steps)
+    assert (case.definition, case.applicant_id) == ("council-membership-card", "0084575948")
+    case = await steps.act(HEAD, case, "approve")
+    case = await steps.act(CLERK, case, "issue", card_number="Q-7-0012")
+    assert (case.state, case.outcome) == ("issued", "delivered")
+
+
+async def test_membership_card_corrected_then_refused(steps):
+    case = await _card_in_review(steps)
+    case = await steps.act(CLERK, case, "request-correction", "عکس واضح نیست")
+    case = await steps.act(CLERK, case, "resubmit")
+    case = await steps.act(CLERK, case, "start-review")
+    case = await steps.act(HEAD, case, "refuse", reason="عضو شورا نیست")
+    assert (case.state, case.outcome) == ("refused", "refused")
+
+
+async def test_membership_card_guards_fields_and_sla(engine, clock, steps):
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.start(CLERK, "council-membership-card", {**CARD, "term_number": 0})
+    broken(caught, "term-number-positive", "platform default")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.start(CLERK, "council-membership-card", {**CARD, "national_code": "0084575949"})
+    assert "data.national_code" in {v.field for v in caught.value.violations}
+    case = await steps.start(CLERK, "council-membership-card", CARD)
+    with pytest.raises(InvalidArgument, match="photo"):
+        await steps.act(CLERK, case, "start-review")
+    await breach(engine, clock, case, 3)
+
+
+# -- municipality grading (seed 003 P8/S3; booklet urban-councils-08) ---------------------------
+
+GRADE = {
+    "municipality": "شهرداری الوند",
+    "current_grade": 6,
+    "requested_grade": 7,
+    "grading_system_reference": "GRAD-1405-31",
+}
+
+
+async def _grading_in_review(steps):
+    case = await steps.start(CLERK, "urban-councils-08", GRADE)
+    return await steps.act(CLERK, case, "start-review")
+
+
+async def test_grade_upgrade_through_imo_to_the_ministers_notification(engine, steps):
+    case = await _grading_in_review(steps)
+    assert case.definition == "municipality-grading"
+    assert (await steps.start(CLERK, "card-003-s3", GRADE)).definition == "municipality-grading"
+    with pytest.raises(InvalidArgument, match="upgrade-form"):
+        await steps.act(HEAD, case, "send-to-imo", letter_number="۱۰۰")
+    case = await steps.attach(CLERK, case, "upgrade-form", "minutes")
+    case = await steps.act(HEAD, case, "send-to-imo", letter_number="۱۰۰")
+    assert (case.state, case.assigned_role) == ("with-imo", "clerk")
+    case = await steps.act(CLERK, case, "record-imo-approval", imo_letter_number="س-۲۰")
+    case = await steps.act(CLERK, case, "record-notification", moi_letter_number="و-۳۰", new_grade=7)
+    assert (case.state, case.outcome) == ("notified", "granted")
+
+
+async def test_grade_upgrade_corrected_refused_or_rejected_by_imo(steps):
+    case = await _grading_in_review(steps)
+    case = await steps.act(CLERK, case, "request-correction", "صورتجلسه پیوست نیست")
+    case = await steps.act(CLERK, case, "resubmit")
+    case = await steps.act(CLERK, case, "start-review")
+    assert (await steps.act(HEAD, case, "refuse", reason="شرایط احراز نشد")).outcome == "refused"
+    case = await steps.attach(CLERK, await _grading_in_review(steps), "upgrade-form", "minutes")
+    case = await steps.act(HEAD, case, "send-to-imo", letter_number="۱۰۱")
+    case = await steps.act(CLERK, case, "record-imo-rejection", reason="جمعیت کافی نیست")
+    assert (case.state, case.outcome) == ("refused", "refused")
+
+
+async def test_grade_upgrade_guard_and_slas(engine, clock, steps):
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.start(CLERK, "municipality-grading", {**GRADE, "grading_system_reference": ""})
+    broken(caught, "registered-in-grading-system", "seed 003 l.367")
+    case = await _grading_in_review(steps)
+    assert case.HasField("process_due_at")  # S3's three months, as 72 working days
+    await breach(engine, clock, case, 6)
+    clock.now += timedelta(days=100)
+    await engine.fire_due_timers()
+    assert "ostan.urban.municipality-grading.process-sla-breached" in await subjects(engine)
+
+
+# -- the Article 79 dispute board's secretariat (seed 003 P12; booklet urban-councils-17) -------
+
+REFERRAL = {
+    "referring_authority": "فرمانداری شهرستان تاکستان",
+    "letter_number": "۱۲۳۴/۵",
+    "letter_date": "1405/01/27",
+    "council_name": "شورای اسلامی شهر تاکستان",
+    "council_level": "COUNCIL_LEVEL_CITY",
+    "subject": "اصرار شورا بر اجرای مصوبه",
+    "first_resolution_number": "۱۰",
+    "conformity_ruling_number": "ک-۳",
+    "second_resolution_number": "۱۴",
+}
+REFERRAL_DOCUMENTS = ("referral-letter", "first-resolution", "conformity-ruling", "second-resolution")
+
+
+async def test_a_referral_from_registration_to_the_ruling_sent(engine, steps):
+    case = await steps.start(SECRETARY, "card-003-p12", REFERRAL)
+    assert (case.definition, case.state, case.assigned_role) == ("article-79-dispute-referral", "registered", "secretary")
+    assert (await steps.start(SECRETARY, "urban-councils-17", REFERRAL)).definition == "article-79-dispute-referral"
+    with pytest.raises(InvalidArgument, match="needs the documents"):
+        await steps.act(SECRETARY, case, "table", session_date="1405/02/10")
+    case = await steps.attach(SECRETARY, case, *REFERRAL_DOCUMENTS)
+    case = await steps.act(SECRETARY, case, "table", session_date="1405/02/10")
+    with pytest.raises(InvalidArgument, match="ruling"):
+        await steps.act(SECRETARY, case, "record-ruling", ruling="ابطال مصوبه", ruled_on="1405/02/10")
+    case = await steps.attach(SECRETARY, case, "ruling")
+    case = await steps.act(SECRETARY, case, "record-ruling", ruling="ابطال مصوبه", ruled_on="1405/02/10")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(SECRETARY, case, "send-ruling", sent_to=[])
+    broken(caught, "ruling-sent-to-authorities", "seed 003 l.592")
+    case = await steps.act(SECRETARY, case, "send-ruling", sent_to=["فرمانداری شهرستان تاکستان", "شورای اسلامی شهر"])
+    assert (case.state, case.outcome) == ("ruling-sent", "delivered")
+    assert (await subjects(engine))[0] == "ostan.urban.article-79-dispute-referral.registered"
+
+
+async def test_a_referral_not_tabled(steps):
+    case = await steps.start(SECRETARY, "article-79-dispute-referral", REFERRAL)
+    with pytest.raises(InvalidArgument, match="needs a comment"):
+        await steps.act(SECRETARY, case, "decline", reason="خارج از صلاحیت")
+    case = await steps.act(SECRETARY, case, "decline", "موضوع در صلاحیت هیات نیست", reason="خارج از صلاحیت")
+    assert (case.state, case.outcome) == ("not-tabled", "closed")
+    with pytest.raises(PermissionDenied):
+        await steps.start(CLERK, "article-79-dispute-referral", REFERRAL)
+
+
+@pytest.mark.parametrize(
+    ("missing", "rule", "source"),
+    [
+        ("first_resolution_number", "first-resolution", "seed 003 l.565 «مصوبه اول شورا»"),
+        ("conformity_ruling_number", "conformity-ruling", "seed 003 l.565 «رای کمیته انطباق»"),
+        ("second_resolution_number", "second-resolution", "seed 003 l.565 «مصوبه دوم شورا»"),
+    ],
+)
+async def test_a_referral_is_tabled_only_with_its_three_council_papers(steps, missing, rule, source):
+    case = await steps.start(SECRETARY, "article-79-dispute-referral", {**REFERRAL, missing: ""})
+    case = await steps.attach(SECRETARY, case, *REFERRAL_DOCUMENTS)
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(SECRETARY, case, "table", session_date="1405/02/10")
+    broken(caught, rule, source)
+
+
+async def test_the_20_days_from_registration_escalate(engine, clock, steps):
+    """20 calendar days (seed 003 l.591) written as 14 working days: not due after 13 calendar
+    days, overdue by the 20th, for the registered state and for the case as a whole."""
+    case = await steps.start(SECRETARY, "article-79-dispute-referral", REFERRAL)
+    assert case.state_due_at.ToDatetime(UTC) == case.process_due_at.ToDatetime(UTC)
+    assert case.state_due_at.ToDatetime(UTC) <= clock.now + timedelta(days=20)
+    clock.now += timedelta(days=13)
+    await engine.fire_due_timers()
+    assert not (await engine.get(SECRETARY, case.code)).breached
+    escalated = await breach(engine, clock, case, 7)
+    assert escalated.state == "registered"
+    events = await subjects(engine)
+    assert "ostan.urban.article-79-dispute-referral.sla-breached" in events
+    assert "ostan.urban.article-79-dispute-referral.process-sla-breached" in events
+
+
+# -- the dehyaris' audit (seed 001 rural row 6, l.2908-2937; booklet rural-councils-06) ---------
+
+ROUND = {"fiscal_year": 1404, "settlement_recorded_on": "1405/01/25", "dehyari_count": 120}
+PROPOSALS = [{"firm": "مؤسسه الف", "received_on": "1405/02/10"}, {"firm": "مؤسسه ب", "received_on": "1405/02/11"}]
+SELECTION = {"selected_firms": ["مؤسسه الف"], "inspection_representative": "نماینده بازرسی",
+             "herasat_representative": "نماینده حراست"}
+
+
+async def _proposals_in(steps):
+    case = await steps.start(RURAL_CLERK, "rural-councils-06", ROUND)
+    case = await steps.attach(RURAL_CLERK, case, "call")
+    case = await steps.act(RURAL_CLERK, case, "announce-call", announced_on="1405/02/01")
+    return await steps.act(RURAL_CLERK, case, "record-proposals", proposals=PROPOSALS)
+
+
+async def test_the_dehyari_audit_in_its_ten_steps(engine, steps):
+    case = await _proposals_in(steps)
+    assert (case.definition, case.state, case.assigned_role) == ("dehyari-audit", "proposals-received", "head-of-office")
+    case = await steps.attach(RURAL_CLERK, case, "selection-minutes")
+    case = await steps.act(RURAL_HEAD, case, "select-firm", **SELECTION)
+    assert case.assigned_role == "civil-deputy"
+    case = await steps.attach(RURAL_CLERK, case, "mou")
+    with pytest.raises(PermissionDenied):
+        await steps.act(RURAL_HEAD, case, "sign-mou", firm_director="مدیرعامل", signed_on="1405/02/20")
+    case = await steps.act(DEPUTY, case, "sign-mou", firm_director="مدیرعامل", signed_on="1405/02/20")
+    case = await steps.act(RURAL_CLERK, case, "send-mou", counties=["قزوین", "تاکستان", "البرز"])
+    case = await steps.attach(RURAL_CLERK, case, "audit-report")
+    case = await steps.act(RURAL_CLERK, case, "receive-report")
+    case = await steps.act(RURAL_CLERK, case, "forward-report", sent_to=["فرمانداری قزوین", "بخشداری کوهین"])
+    case = await steps.act(RURAL_CLERK, case, "send-to-dehyaris", dehyaris=["دهیاری الف", "دهیاری ب"])
+    assert (case.state, case.outcome) == ("delivered", "delivered")
+    assert [h.action for h in await engine.history(RURAL_CLERK, case.code) if h.action != "attach"] == [
+        "start", "announce-call", "record-proposals", "select-firm", "sign-mou", "send-mou", "receive-report",
+        "forward-report", "send-to-dehyaris",
+    ]
+    with pytest.raises(NotFound):  # another office's staff do not see the case
+        await engine.get(CLERK, case.code)
+
+
+async def test_a_new_call_and_a_report_sent_back(steps):
+    case = await _proposals_in(steps)
+    case = await steps.act(RURAL_HEAD, case, "reopen-call", "هیچ پیشنهادی واجد شرایط نبود")
+    assert case.state == "call-open"
+    case = await steps.act(RURAL_CLERK, case, "record-proposals", proposals=PROPOSALS)
+    case = await steps.attach(RURAL_CLERK, case, "selection-minutes", "mou")
+    case = await steps.act(RURAL_HEAD, case, "select-firm", **SELECTION)
+    case = await steps.act(DEPUTY, case, "sign-mou", firm_director="مدیرعامل", signed_on="1405/02/20")
+    case = await steps.act(RURAL_CLERK, case, "send-mou", counties=["قزوین"])
+    with pytest.raises(InvalidArgument, match="audit-report"):
+        await steps.act(RURAL_CLERK, case, "receive-report")
+    case = await steps.attach(RURAL_CLERK, case, "audit-report")
+    case = await steps.act(RURAL_CLERK, case, "receive-report")
+    case = await steps.act(RURAL_HEAD, case, "return-report", "گزارش دهیاری‌های بخش مرکزی ناقص است")
+    assert case.state == "auditing"
+    assert (await steps.act(RURAL_CLERK, case, "receive-report")).state == "report-received"
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "source"),
+    [
+        ({"selected_firms": []}, "firm-chosen", "seed 001 l.2922"),
+        ({"inspection_representative": ""}, "inspection-present", "seed 001 l.2922"),
+        ({"herasat_representative": ""}, "herasat-present", "seed 001 l.2922"),
+    ],
+)
+async def test_the_firm_is_chosen_with_inspection_and_herasat(steps, change, rule, source):
+    case = await steps.attach(RURAL_CLERK, await _proposals_in(steps), "selection-minutes")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(RURAL_HEAD, case, "select-firm", **{**SELECTION, **change})
+    broken(caught, rule, source)
+
+
+async def test_the_dehyari_audit_guards_on_records_and_recipients(steps):
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.start(RURAL_CLERK, "dehyari-audit", {**ROUND, "settlement_recorded_on": ""})
+    broken(caught, "settlement-recorded", "seed 001 l.2916")
+    case = await steps.start(RURAL_CLERK, "dehyari-audit", ROUND)
+    case = await steps.attach(RURAL_CLERK, case, "call", "selection-minutes", "mou", "audit-report")
+    case = await steps.act(RURAL_CLERK, case, "announce-call", announced_on="1405/02/01")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(RURAL_CLERK, case, "record-proposals", proposals=[{"firm": "مؤسسه الف"}])
+    broken(caught, "proposal-names-firm", "seed 001 l.2920")
+    case = await steps.act(RURAL_CLERK, case, "record-proposals", proposals=PROPOSALS)
+    case = await steps.act(RURAL_HEAD, case, "select-firm", **SELECTION)
+    case = await steps.act(DEPUTY, case, "sign-mou", firm_director="مدیرعامل", signed_on="1405/02/20")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(RURAL_CLERK, case, "send-mou", counties=[])
+    broken(caught, "mou-to-counties", "seed 001 l.2926")
+    case = await steps.act(RURAL_CLERK, case, "send-mou", counties=["قزوین"])
+    case = await steps.act(RURAL_CLERK, case, "receive-report")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(RURAL_CLERK, case, "forward-report", sent_to=[])
+    broken(caught, "report-to-counties-and-districts", "seed 001 l.2933")
+    case = await steps.act(RURAL_CLERK, case, "forward-report", sent_to=["فرمانداری قزوین"])
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(RURAL_CLERK, case, "send-to-dehyaris", dehyaris=[])
+    broken(caught, "report-to-dehyaris", "seed 001 l.2935")
+
+
+async def test_the_dehyari_audit_sla_breach(engine, clock, steps):
+    case = await steps.start(RURAL_CLERK, "dehyari-audit", ROUND)
+    with pytest.raises(PermissionDenied):  # urban staff cannot start the rural office's process
+        await steps.start(CLERK, "dehyari-audit", ROUND)
+    await breach(engine, clock, case, 7)
