@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.message import Message
@@ -408,7 +408,7 @@ class CaseEngine:
                 state_version=1,
                 state_entered_at=now,
                 state_due_at=None,
-                process_due_at=self.calendar.add(now, definition.sla_days) if definition.sla_days else None,
+                process_due_at=self._due(now, definition.sla_days, definition.sla_calendar_days),
                 outcome=state.outcome,
                 breached=False,
                 created_at=now,
@@ -417,7 +417,7 @@ class CaseEngine:
             session.add(case)
             await session.flush()
             self._enter_state(session, case, definition, now)
-            if definition.sla_days:
+            if case.process_due_at:
                 for kind, share in (("process-warning", WARNING_SHARE), ("process-breach", 1.0)):
                     session.add(
                         CaseTimerRow(
@@ -425,7 +425,7 @@ class CaseEngine:
                             kind=kind,
                             state="",
                             state_version=0,
-                            fire_at=self.calendar.add(now, definition.sla_days * share),
+                            fire_at=self._due(now, definition.sla_days, definition.sla_calendar_days, share),
                         )
                     )
             self._record(session, case, definition, actor, role, "start", definition.start.event, "", now, "", stored)
@@ -457,6 +457,15 @@ class CaseEngine:
         await session.execute(insert(CaseSequenceRow).values(year=year, next_value=2))
         return 1
 
+    def _due(self, now: datetime, working: float | None, calendar: float | None, share: float = 1.0):
+        """When ``share`` of an SLA has passed: in working days on the Jalali calendar, or in
+        calendar days where the source counts those."""
+        if working:
+            return self.calendar.add(now, working * share)
+        if calendar:
+            return now + timedelta(days=calendar * share)
+        return None
+
     def _enter_state(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
         """Set the assignee and deadline of the state the case has just entered, with its timers."""
         state = definition.states[case.state]
@@ -465,8 +474,8 @@ class CaseEngine:
         case.state_entered_at = now
         case.state_version = case.version
         case.breached = False
-        case.state_due_at = self.calendar.add(now, state.sla_days) if state.sla_days else None
-        if state.sla_days:
+        case.state_due_at = self._due(now, state.sla_days, state.sla_calendar_days)
+        if case.state_due_at:
             for kind, share in (("state-warning", WARNING_SHARE), ("state-breach", 1.0)):
                 session.add(
                     CaseTimerRow(
@@ -474,7 +483,7 @@ class CaseEngine:
                         kind=kind,
                         state=case.state,
                         state_version=case.version,
-                        fire_at=self.calendar.add(now, state.sla_days * share),
+                        fire_at=self._due(now, state.sla_days, state.sla_calendar_days, share),
                     )
                 )
 

@@ -114,6 +114,8 @@ class State(_Model):
     # The role whose inbox the case is in while in this state; none for a terminal state.
     assignee_role: str | None = None
     sla_days: float | None = Field(default=None, gt=0)
+    # Where the source counts calendar days («۲۰ روز» from registration), not working days.
+    sla_calendar_days: float | None = Field(default=None, gt=0)
     terminal: bool = False
     outcome: Literal["granted", "refused", "withdrawn", "delivered", "closed"] | None = None
 
@@ -121,8 +123,10 @@ class State(_Model):
     def _terminal_has_outcome(self) -> State:
         if self.terminal != (self.outcome is not None):
             raise ValueError("a terminal state has an outcome, and only a terminal state has one")
-        if self.terminal and (self.assignee_role or self.sla_days):
+        if self.terminal and (self.assignee_role or self.sla_days or self.sla_calendar_days):
             raise ValueError("a terminal state waits for no one and has no SLA")
+        if self.sla_days and self.sla_calendar_days:
+            raise ValueError("an SLA is in working days or in calendar days, not both")
         return self
 
 
@@ -168,6 +172,7 @@ class ProcessDefinition(_Model):
     states: dict[str, State]
     actions: list[Action]
     sla_days: float | None = Field(default=None, gt=0)
+    sla_calendar_days: float | None = Field(default=None, gt=0)
     # Set for definitions read from a file: where they came from, for error messages.
     origin: str = Field(default="", exclude=True)
 
