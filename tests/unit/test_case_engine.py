@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from ostan.common.v1 import case_pb2
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
-from ostan_kit.actors import Actor
 from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, OutOfRange, PermissionDenied
-from ostan_kit.migrations import upgrade
 from ostan_kit.models import CaseAuditRow, CaseHistoryRow, CaseRow, CaseTimerRow, IdempotencyRow, OutboxRow
 from ostan_kit.processes import load_processes
 from ostan_kit.tracking import make_code, parse_code
-from ostan_kit.workdays import WorkingCalendar
+from tests.unit.cases_support import citizen, count_rows, event_subjects, service_folder, staff
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICE = ROOT / "services" / "foreign-nationals"
+SERVICE = "foreign-nationals"
 PROCESS = "residence-document-extension"
 FORM = {
     "full_name": "محمد رضایی",
@@ -37,57 +29,17 @@ FORM = {
     "mobile": "09121234567",
     "address": "قزوین",
 }
-CLERK = Actor("clerk-1", "staff", "سارا احمدی", frozenset({"clerk"}), office="foreign-nationals")
-HEAD = Actor("head-1", "staff", "رئیس دفتر", frozenset({"head-of-office"}), office="foreign-nationals")
-OTHER_OFFICE = Actor("clerk-9", "staff", "x", frozenset({"clerk"}), office="social-cultural")
-CITIZEN = Actor("0084575948", "citizen", "شهروند", frozenset({"applicant"}))
-STRANGER = Actor("0067749828", "citizen", "دیگری", frozenset({"applicant"}))
+CLERK = staff("clerk-1", "foreign-nationals", "clerk", name="سارا احمدی")
+HEAD = staff("head-1", "foreign-nationals", "head-of-office", name="رئیس دفتر")
+OTHER_OFFICE = staff("clerk-9", "social-cultural", "clerk", name="x")
+CITIZEN = citizen("0084575948")
+STRANGER = citizen("0067749828", "دیگری")
 PDF = b"%PDF-1.4 residence document"
 JPEG = b"\xff\xd8\xff photo"
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    # Saturday 2026-04-18 09:00 in Tehran: an ordinary working day.
-    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
-
-
-@pytest.fixture
-async def engine(database_url, tmp_path, clock):
-    await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
-    database = Database(database_url)
-    yield CaseEngine(
-        "foreign-nationals",
-        database,
-        load_processes(SERVICE / "processes"),
-        load_catalogue(SERVICE / "catalogue"),
-        LocalDocumentStore(tmp_path / "documents"),
-        WorkingCalendar.from_names(["friday"]),
-        clock=clock,
-    )
-    await database.close()
-
-
-async def count(engine, table, *where) -> int:
-    async with engine.database.session() as session:
-        return await session.scalar(select(func.count()).select_from(table).where(*where))
-
-
 async def counts(engine) -> list[int]:
-    return [await count(engine, t) for t in (CaseRow, CaseHistoryRow, CaseAuditRow, IdempotencyRow, OutboxRow)]
-
-
-async def events(engine) -> list[str]:
-    async with engine.database.session() as session:
-        return list(await session.scalars(select(OutboxRow.subject).order_by(OutboxRow.created_at, OutboxRow.id)))
+    return [await count_rows(engine, t) for t in (CaseRow, CaseHistoryRow, CaseAuditRow, IdempotencyRow, OutboxRow)]
 
 
 async def started(engine, actor=CLERK, key="start-1"):
@@ -105,9 +57,9 @@ async def test_a_start_commits_case_history_audit_key_event_and_timers_together(
     assert case.state == "submitted" and case.assigned_role == "clerk" and case.version == 1
     assert parse_code(case.code)[:2] == ("FN", 1405)
     assert await counts(engine) == [1, 1, 1, 1, 1]
-    assert await events(engine) == ["ostan.foreign-nationals.residence-document-extension.submitted"]
+    assert await event_subjects(engine) == ["ostan.foreign-nationals.residence-document-extension.submitted"]
     # The state's warning and breach, and the whole process's.
-    assert await count(engine, CaseTimerRow) == 4
+    assert await count_rows(engine, CaseTimerRow) == 4
     assert case.HasField("state_due_at") and case.HasField("process_due_at")
 
 
@@ -126,7 +78,7 @@ async def test_a_whole_case_from_submission_to_delivery(engine):
         "submitted", "document-attached", "document-attached", "start-review", "approve", "deliver",
     ]
     assert [h.actor_role for h in history][-3:] == ["clerk", "head-of-office", "clerk"]
-    subjects = await events(engine)
+    subjects = await event_subjects(engine)
     assert subjects[-1] == "ostan.foreign-nationals.residence-document-extension.deliver"
     assert [c.text for c in case.comments] == ["موافقت شد"]
 
@@ -151,7 +103,7 @@ async def test_a_replay_returns_the_first_answer_and_changes_nothing(engine):
     acted = await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "act")
     replay = await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "act")
     assert replay.replayed and replay.message == acted.message
-    assert await count(engine, CaseHistoryRow) == 4
+    assert await count_rows(engine, CaseHistoryRow) == 4
     with pytest.raises(InvalidArgument) as caught:
         await engine.start(CLERK, PROCESS, {**FORM, "mobile": "09350000000"}, "k")
     assert caught.value.violations[0].field == "idempotency_key"
@@ -165,7 +117,7 @@ async def test_two_officers_acting_at_once_get_one_success_and_one_conflict(engi
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in results) in (["Answer", "Conflict"], ["Answer", "FailedPrecondition"])
-    assert await count(engine, CaseHistoryRow, CaseHistoryRow.event == "start-review") == 1
+    assert await count_rows(engine, CaseHistoryRow, CaseHistoryRow.event == "start-review") == 1
 
 
 async def test_a_stale_version_is_a_conflict_and_writes_nothing(engine):
@@ -277,7 +229,7 @@ async def test_sla_warning_breach_and_escalation_across_a_weekend(engine, clock)
     assert await engine.fire_due_timers() == 0  # fired once only
     escalated = await engine.get(CLERK, case.code)
     assert escalated.breached and escalated.assigned_role == "supervisor"
-    assert (await events(engine))[-2:] == [
+    assert (await event_subjects(engine))[-2:] == [
         "ostan.foreign-nationals.residence-document-extension.sla-warning",
         "ostan.foreign-nationals.residence-document-extension.sla-breached",
     ]
@@ -302,16 +254,16 @@ async def test_timers_of_a_state_left_in_time_do_nothing(engine, clock):
     case = await with_documents(engine, (await started(engine)).code)
     await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "t1")
     clock.now += timedelta(days=3)  # the submitted-state timers are now due, but stale
-    before = len(await events(engine))
+    before = len(await event_subjects(engine))
     await engine.fire_due_timers()
-    assert len(await events(engine)) == before
+    assert len(await event_subjects(engine)) == before
 
 
 async def test_a_case_keeps_its_process_version(engine, tmp_path, database_url, clock):
     case = await started(engine)
     folder = tmp_path / "processes"
     folder.mkdir()
-    text = (SERVICE / "processes" / f"{PROCESS}.yaml").read_text("utf-8")
+    text = (service_folder(SERVICE) / "processes" / f"{PROCESS}.yaml").read_text("utf-8")
     (folder / "v1.yaml").write_text(text, "utf-8")
     (folder / "v2.yaml").write_text(text.replace("version: 1", "version: 2").replace(
         "requires_documents: [residence-document-scan, photo]", "requires_documents: []"), "utf-8")

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 
-from ostan_kit.actors import Actor
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.errors import FailedPrecondition, InvalidArgument
-from ostan_kit.migrations import upgrade
 from ostan_kit.processes import load_processes
-from ostan_kit.workdays import WorkingCalendar
+from tests.unit.cases_support import Clock, staff
 
-ROOT = Path(__file__).resolve().parents[2]
-POLITICAL = ROOT / "services" / "political"
-SECRETARY = Actor("sec-1", "staff", "دبیر", frozenset({"secretary"}), office="security-law-enforcement")
-CHAIR = Actor("chair-1", "staff", "رئیس", frozenset({"chair"}), office="security-law-enforcement")
+SERVICE = "political"
+SECRETARY = staff("sec-1", "security-law-enforcement", "secretary", name="دبیر")
+CHAIR = staff("chair-1", "security-law-enforcement", "chair", name="رئیس")
 MEMBERS = [
     {"name": "الف", "organisation": "فرماندهی انتظامی", "position": "member"},
     {"name": "ب", "organisation": "اداره کل آموزش و پرورش", "position": "member"},
@@ -33,7 +24,13 @@ PDF = b"%PDF-1.4"
 
 
 @pytest.fixture
-async def engine(database_url, tmp_path):
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 21, 6, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def book(tmp_path):
+    """One commission of the political service's, written only as an extension of the pattern."""
     folder = tmp_path / "processes"
     folder.mkdir()
     (folder / "exam-protection.yaml").write_text(
@@ -41,14 +38,7 @@ async def engine(database_url, tmp_path):
         "title_fa: کمیسیون حفاظت از آزمون‌ها\ntitle_en: Exam protection commission\n",
         "utf-8",
     )
-    await asyncio.to_thread(upgrade, POLITICAL / "migrations", database_url)
-    database = Database(database_url)
-    yield CaseEngine(
-        "political", database, load_processes(folder), load_catalogue(POLITICAL / "catalogue"),
-        LocalDocumentStore(tmp_path / "documents"), WorkingCalendar.from_names(["friday"]),
-        clock=lambda: datetime(2026, 11, 21, 6, 0, tzinfo=timezone.utc),
-    )
-    await database.close()
+    return load_processes(folder)
 
 
 async def step(engine, actor, case, action, key, **data):

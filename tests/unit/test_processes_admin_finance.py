@@ -5,128 +5,26 @@ engine and a real database, with a controllable clock."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from ostan.admin_finance.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.actors import Actor
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from ostan_kit.migrations import upgrade
-from ostan_kit.models import CaseHistoryRow, CaseRow
-from ostan_kit.processes import load_processes
-from ostan_kit.workdays import WorkingCalendar
+from tests.unit.cases_support import attach, citizen, key, refusal, staff, step, written
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICE = ROOT / "services" / "admin-finance"
+SERVICE = "admin-finance"
 OFFICE = "administrative-financial"
-PDF = b"%PDF-1.4 document"
 
-
-def staff(name: str, *roles: str, office: str = OFFICE) -> Actor:
-    return Actor(name, "staff", name, frozenset(roles), office=office)
-
-
-CLERK = staff("clerk-1", "clerk")
-REVIEWER = staff("reviewer-1", "credit-reviewer")
-SUPPORT = staff("support-1", "support-officer")
-STOREKEEPER = staff("store-1", "storekeeper")
-DG = staff("dg-1", "director-general")
-HR = staff("hr-1", "hr-expert")
-WELFARE = staff("welfare-1", "welfare-expert")
-OUTSIDER = staff("clerk-9", "clerk", "hr-expert", office="it-cyberspace-network")
-CITIZEN = Actor("0084575948", "citizen", "متقاضی امریه", frozenset({"applicant"}))
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    # Saturday 2026-04-18 09:00 in Tehran (1405/01/29): an ordinary working day.
-    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
-
-
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory) -> Path:
-    """The service's schema, migrated once per module into an SQLite file that SQLite tests copy."""
-    path = tmp_path_factory.mktemp("template") / "admin-finance.db"
-    upgrade(SERVICE / "migrations", f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-async def prepare(database_url: str, migrated: Path) -> None:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        shutil.copyfile(migrated, url.database)
-    else:
-        await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
-
-
-@pytest.fixture(scope="module")
-def book():
-    return load_processes(SERVICE / "processes")
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue(SERVICE / "catalogue")
-
-
-@pytest.fixture
-async def engine(database_url, migrated, book, catalogue, tmp_path, clock):
-    await prepare(database_url, migrated)
-    database = Database(database_url)
-    yield CaseEngine(
-        "admin-finance",
-        database,
-        book,
-        catalogue,
-        LocalDocumentStore(tmp_path / "documents"),
-        WorkingCalendar.from_names(["friday"]),
-        clock=clock,
-    )
-    await database.close()
-
-
-_keys = iter(range(1_000_000))
-
-
-def key() -> str:
-    return f"k{next(_keys)}"
-
-
-async def step(engine, actor, case, action, comment="", **data):
-    return (await engine.act(actor, case.code, action, case.version, comment, data, key())).message
-
-
-async def attach(engine, actor, case, kind):
-    return (await engine.attach(actor, case.code, kind, f"{kind}.pdf", "application/pdf", PDF, key())).message.case
-
-
-async def written(engine) -> int:
-    async with engine.database.session() as session:
-        return await session.scalar(select(func.count()).select_from(CaseHistoryRow)) + await session.scalar(
-            select(func.count()).select_from(CaseRow)
-        )
-
-
-def refusal(caught) -> str:
-    return str(caught.value) + " | " + " ".join(v.description for v in caught.value.violations)
+CLERK = staff("clerk-1", OFFICE, "clerk")
+REVIEWER = staff("reviewer-1", OFFICE, "credit-reviewer")
+SUPPORT = staff("support-1", OFFICE, "support-officer")
+STOREKEEPER = staff("store-1", OFFICE, "storekeeper")
+DG = staff("dg-1", OFFICE, "director-general")
+HR = staff("hr-1", OFFICE, "hr-expert")
+WELFARE = staff("welfare-1", OFFICE, "welfare-expert")
+OUTSIDER = staff("clerk-9", "it-cyberspace-network", "clerk", "hr-expert")
+CITIZEN = citizen("0084575948", "متقاضی امریه")
 
 
 async def assert_breach_escalates(engine, clock, case, supervisor):

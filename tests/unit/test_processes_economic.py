@@ -4,129 +4,20 @@ and every guard naming its rule and its source."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
 import pytest
-from sqlalchemy import select
 
 from ostan.economic.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.actors import Actor
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from ostan_kit.migrations import upgrade
-from ostan_kit.models import OutboxRow
-from ostan_kit.processes import load_processes
-from ostan_kit.workdays import WorkingCalendar
+from tests.unit.cases_support import breach, broken, citizen, event_subjects, staff
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICE = ROOT / "services" / "economic"
+SERVICE = "economic"
 OFFICE = "investment-employment"
 
-CLERK = Actor("i-clerk", "staff", "کارشناس سرمایه‌گذاری", frozenset({"clerk"}), office=OFFICE)
-HEAD = Actor("i-head", "staff", "رئیس دفتر", frozenset({"head-of-office"}), office=OFFICE)
-ECONOMIC_CLERK = Actor("e-clerk", "staff", "x", frozenset({"clerk"}), office="economic-affairs")
-INVESTOR = Actor("0084575948", "citizen", "سرمایه‌گذار", frozenset({"applicant"}))
-STRANGER = Actor("0067749828", "citizen", "دیگری", frozenset({"applicant"}))
-PDF = b"%PDF-1.4 document"
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    # Saturday 2026-04-18 09:00 in Tehran: an ordinary working day.
-    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
-
-
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory) -> Path:
-    """The service's schema, migrated once per module into an SQLite file each test copies."""
-    path = tmp_path_factory.mktemp("economic") / "migrated.db"
-    upgrade(SERVICE / "migrations", f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def book():
-    return load_processes(SERVICE / "processes")
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue(SERVICE / "catalogue")
-
-
-@pytest.fixture
-async def engine(database_url, tmp_path, clock, migrated, book, catalogue):
-    if database_url.startswith("sqlite"):
-        shutil.copyfile(migrated, database_url.split(":///", 1)[1])
-    else:
-        await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
-    database = Database(database_url)
-    yield CaseEngine(
-        "economic", database, book, catalogue, LocalDocumentStore(tmp_path / "documents"),
-        WorkingCalendar.from_names(["friday"]), clock=clock,
-    )
-    await database.close()
-
-
-class Steps:
-    """Short calls on one engine, each with its own idempotency key."""
-
-    def __init__(self, engine: CaseEngine) -> None:
-        self.engine = engine
-        self.count = 0
-
-    def key(self) -> str:
-        self.count += 1
-        return f"k{self.count}"
-
-    async def start(self, actor, process, form):
-        return (await self.engine.start(actor, process, form, self.key())).message
-
-    async def act(self, actor, case, action, comment="", **data):
-        return (await self.engine.act(actor, case.code, action, case.version, comment, data, self.key())).message
-
-    async def attach(self, actor, case, kind):
-        answer = await self.engine.attach(actor, case.code, kind, f"{kind}.pdf", "application/pdf", PDF, self.key())
-        return answer.message.case
-
-
-@pytest.fixture
-def steps(engine) -> Steps:
-    return Steps(engine)
-
-
-async def subjects(engine) -> list[str]:
-    async with engine.database.session() as session:
-        return list(await session.scalars(select(OutboxRow.subject).order_by(OutboxRow.created_at, OutboxRow.id)))
-
-
-def broken(caught, rule: str, source: str) -> None:
-    """The refusal names the rule and its source."""
-    message = caught.value.message
-    assert f"rule {rule};" in message, message
-    assert source in message, message
-
-
-async def breach(engine, clock, case, days: float):
-    clock.now += timedelta(days=days)
-    assert await engine.fire_due_timers() >= 1
-    escalated = await engine.get(CLERK, case.code)
-    assert escalated.breached and escalated.assigned_role == "supervisor"
-    return escalated
+CLERK = staff("i-clerk", OFFICE, "clerk", name="کارشناس سرمایه‌گذاری")
+HEAD = staff("i-head", OFFICE, "head-of-office", name="رئیس دفتر")
+ECONOMIC_CLERK = staff("e-clerk", "economic-affairs", "clerk", name="x")
+INVESTOR = citizen("0084575948", "سرمایه‌گذار")
+STRANGER = citizen("0067749828", "دیگری")
 
 
 # -- steering an investment's permits (booklet investment-employment-01) ------------------------
@@ -167,7 +58,7 @@ async def test_an_investors_permits_steered_through_the_agencies(engine, steps):
     case = await steps.act(HEAD, case, "decide", decision="مجوزها با هماهنگی دستگاه‌ها صادر شد")
     case = await steps.act(CLERK, case, "deliver")
     assert (case.state, case.outcome) == ("delivered", "granted")
-    assert (await subjects(engine))[-1] == "ostan.economic.investment-permit-steering.deliver"
+    assert (await event_subjects(engine))[-1] == "ostan.economic.investment-permit-steering.deliver"
     with pytest.raises(NotFound):
         await engine.get(STRANGER, case.code)
 
@@ -212,7 +103,7 @@ async def test_permit_request_sla_breach_and_office(engine, clock, steps):
     with pytest.raises(PermissionDenied):  # the economic affairs office does not run it
         await steps.start(ECONOMIC_CLERK, "investment-permit-steering", PERMIT)
     case = await _permit_in_review(steps)
-    await breach(engine, clock, case, 6)
+    await breach(engine, clock, case, 6, CLERK)
 
 
 # -- resolving an investor's problem (booklet investment-employment-02) -------------------------
@@ -264,4 +155,4 @@ async def test_investor_problem_guards_and_sla(engine, clock, steps):
     with pytest.raises(InvalidArgument) as caught:
         await steps.act(CLERK, case, "record-answers", answers=[{"answer": "در دست اقدام"}])
     broken(caught, "answer-names-agency", "platform default")
-    await breach(engine, clock, case, 11)
+    await breach(engine, clock, case, 11, CLERK)

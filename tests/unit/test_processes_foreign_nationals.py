@@ -4,33 +4,21 @@ correction, refusal and withdrawal, its SLA breach, and every guard it names."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.actors import Actor
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from ostan_kit.migrations import upgrade
-from ostan_kit.models import OutboxRow
-from ostan_kit.processes import load_processes
-from ostan_kit.workdays import WorkingCalendar
+from tests.unit.cases_support import breach, broken, citizen, event_subjects, staff
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICE = ROOT / "services" / "foreign-nationals"
+SERVICE = "foreign-nationals"
 OFFICE = "foreign-nationals"
-CLERK = Actor("clerk-1", "staff", "کارشناس اتباع", frozenset({"clerk"}), office=OFFICE)
-HEAD = Actor("head-1", "staff", "رئیس دفتر", frozenset({"head-of-office"}), office=OFFICE)
-CITIZEN = Actor("0084575948", "citizen", "متقاضی", frozenset({"applicant"}))
+CLERK = staff("clerk-1", OFFICE, "clerk", name="کارشناس اتباع")
+HEAD = staff("head-1", OFFICE, "head-of-office", name="رئیس دفتر")
+CITIZEN = citizen("0084575948", "متقاضی")
 PDF = b"%PDF-1.4 a scanned document"
 JPEG = b"\xff\xd8\xff a photo"
 
@@ -124,45 +112,6 @@ SPECS = [
 BY_SLUG = {spec.slug: spec for spec in SPECS}
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
-
-
-@pytest.fixture(scope="module")
-def book():
-    return load_processes(SERVICE / "processes")
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue(SERVICE / "catalogue")
-
-
-@pytest.fixture
-async def engine(database_url, tmp_path, clock, book, catalogue):
-    await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
-    database = Database(database_url)
-    yield CaseEngine(
-        OFFICE,
-        database,
-        book,
-        catalogue,
-        LocalDocumentStore(tmp_path / "documents"),
-        WorkingCalendar.from_names(["friday"]),
-        clock=clock,
-    )
-    await database.close()
-
-
 async def act(engine, actor, case, action, key, comment="", **data):
     return (await engine.act(actor, case.code, action, case.version, comment, data, key)).message
 
@@ -175,11 +124,6 @@ async def attach_all(engine, spec: Spec, case, actor=CITIZEN):
     for kind, (content_type, content) in spec.documents.items():
         await engine.attach(actor, case.code, kind, kind, content_type, content, f"{case.code}-{kind}")
     return await engine.get(actor, case.code)
-
-
-async def subjects(engine) -> list[str]:
-    async with engine.database.session() as session:
-        return list(await session.scalars(select(OutboxRow.subject).order_by(OutboxRow.created_at, OutboxRow.id)))
 
 
 def test_every_definition_is_bound_to_its_booklet_entry(book):
@@ -203,7 +147,7 @@ async def test_from_the_catalogue_entry_to_delivery(engine, spec):
     assert [h.event for h in await engine.history(CLERK, case.code)] == [
         "submitted", *["document-attached"] * len(spec.documents), "start-review", spec.decide, "deliver",
     ]
-    assert (await subjects(engine))[-1] == f"ostan.foreign-nationals.{spec.slug}.deliver"
+    assert (await event_subjects(engine))[-1] == f"ostan.foreign-nationals.{spec.slug}.deliver"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[spec.slug for spec in SPECS])
@@ -235,54 +179,48 @@ async def test_correction_refusal_withdrawal_and_sla_breach(engine, clock, spec)
     assert withdrawn.outcome == "withdrawn"
 
     overdue = await start(engine, spec, "o1")
-    clock.now += timedelta(days=7)  # the submitted state's 2 working days are long gone
-    await engine.fire_due_timers()
-    overdue = await engine.get(CLERK, overdue.code)
-    assert overdue.breached and overdue.assigned_role == "supervisor"
-    assert f"ostan.foreign-nationals.{spec.slug}.sla-breached" in await subjects(engine)
-
-
-def assert_guard(caught, rule: str, source: str) -> None:
-    assert f"rule {rule};" in caught.value.message and source in caught.value.message
+    # the submitted state's 2 working days are long gone
+    overdue = await breach(engine, clock, overdue, 7, CLERK)
+    assert f"ostan.foreign-nationals.{spec.slug}.sla-breached" in await event_subjects(engine)
 
 
 async def test_the_travel_sheet_runs_90_days_at_most_and_an_extension_names_the_sheet(engine):
     spec = BY_SLUG["provincial-travel-sheet"]
     with pytest.raises(InvalidArgument) as caught:
         await start(engine, spec, "t1", requested_days=91)
-    assert_guard(caught, "at-most-90-days", "seed 001 line 576")
+    broken(caught, "at-most-90-days", "seed 001 line 576")
     assert caught.value.violations[0].field == "data.requested_days"
     extend = "TRAVEL_SHEET_REQUEST_KIND_EXTEND"
     with pytest.raises(InvalidArgument) as caught:
         await start(engine, spec, "t2", request_kind=extend)
-    assert_guard(caught, "previous-sheet-for-extension", "platform default")
+    broken(caught, "previous-sheet-for-extension", "platform default")
     case = await start(engine, spec, "t3", request_kind=extend, previous_sheet_number="۴۰۰")
     assert case.data["previous_sheet_number"] == "400"
     case = await act(engine, CLERK, await attach_all(engine, spec, case), "start-review", "t4")
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, HEAD, case, "issue", "t5", **{**spec.decision, "valid_days": 120})
-    assert_guard(caught, "at-most-90-days", "seed 001 line 576")
+    broken(caught, "at-most-90-days", "seed 001 line 576")
 
 
 async def test_exit_and_intercity_sheets_refuse_dates_in_the_past(engine):
     exit_sheet, intercity = BY_SLUG["exit-sheet"], BY_SLUG["intercity-travel-sheet"]
     with pytest.raises(InvalidArgument) as caught:
         await start(engine, exit_sheet, "e1", planned_exit_on="1405/01/28")
-    assert_guard(caught, "exit-date-not-past", "platform default")
+    broken(caught, "exit-date-not-past", "platform default")
     case = await act(engine, CLERK, await attach_all(engine, exit_sheet, await start(engine, exit_sheet, "e2")),
                      "start-review", "e3")
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, HEAD, case, "issue", "e4", sheet_number="1", exit_by="1405/01/01")
-    assert_guard(caught, "exit-by-not-past", "platform default")
+    broken(caught, "exit-by-not-past", "platform default")
 
     with pytest.raises(InvalidArgument) as caught:
         await start(engine, intercity, "i1", travel_on="1404/12/01")
-    assert_guard(caught, "travel-date-not-past", "platform default")
+    broken(caught, "travel-date-not-past", "platform default")
     case = await act(engine, CLERK, await attach_all(engine, intercity, await start(engine, intercity, "i2")),
                      "start-review", "i3")
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, HEAD, case, "issue", "i4", sheet_number="1", valid_until="1405/01/01")
-    assert_guard(caught, "valid-until-not-past", "platform default")
+    broken(caught, "valid-until-not-past", "platform default")
 
 
 @pytest.mark.parametrize(
@@ -293,7 +231,7 @@ async def test_housing_and_sim_card_need_legal_residence(engine, clock, slug, de
     spec = BY_SLUG[slug]
     with pytest.raises(InvalidArgument) as caught:  # an expired residence document
         await start(engine, spec, "l1", document_expires_on="1405/01/28")
-    assert_guard(caught, "legal-residence", source)
+    broken(caught, "legal-residence", source)
     assert caught.value.violations[0].field == "data.document_expires_on"
     # Valid when asked (it expires 1405/02/01), expired by the time of the decision.
     case = await start(engine, spec, "l2", document_expires_on="1405/02/01")
@@ -301,7 +239,7 @@ async def test_housing_and_sim_card_need_legal_residence(engine, clock, slug, de
     clock.now += timedelta(days=5)
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, HEAD, case, decide, "l4", **spec.decision)
-    assert_guard(caught, "legal-residence", source)
+    broken(caught, "legal-residence", source)
     assert (await engine.get(CLERK, case.code)).state == "under-review"
 
 

@@ -5,122 +5,24 @@ controllable clock."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from ostan.governor.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.actors import Actor
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from ostan_kit.migrations import upgrade
-from ostan_kit.models import CaseHistoryRow, CaseRow
-from ostan_kit.processes import load_processes
-from ostan_kit.workdays import WorkingCalendar
+from tests.unit.cases_support import attach, citizen, key, refusal, staff, step, written
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICE = ROOT / "services" / "governor"
+SERVICE = "governor"
 OFFICE = "performance-inspection-legal-pr"
-PDF = b"%PDF-1.4 document"
 
-
-def staff(name: str, *roles: str, office: str = OFFICE) -> Actor:
-    return Actor(name, "staff", name, frozenset(roles), office=office)
-
-
-INSPECTOR = staff("inspector-1", "inspector")
-HEAD = staff("head-1", "head-of-office")
-AUDIENCE = staff("audience-1", "audience-officer")
-GOVERNOR_OFFICE = staff("gov-1", "governor-office")
-WOMEN = staff("women-1", "inspector", office="women-family")
-CITIZEN = Actor("0084575948", "citizen", "زهرا احمدی", frozenset({"applicant"}))
-STRANGER = Actor("0067749828", "citizen", "دیگری", frozenset({"applicant"}))
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    # Saturday 2026-04-18 09:00 in Tehran (1405/01/29): an ordinary working day.
-    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
-
-
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory) -> Path:
-    """The service's schema, migrated once per module into an SQLite file that SQLite tests copy."""
-    path = tmp_path_factory.mktemp("template") / "governor.db"
-    upgrade(SERVICE / "migrations", f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def book():
-    return load_processes(SERVICE / "processes")
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue(SERVICE / "catalogue")
-
-
-@pytest.fixture
-async def engine(database_url, migrated, book, catalogue, tmp_path, clock):
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        shutil.copyfile(migrated, url.database)
-    else:
-        await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
-    database = Database(database_url)
-    yield CaseEngine(
-        "governor",
-        database,
-        book,
-        catalogue,
-        LocalDocumentStore(tmp_path / "documents"),
-        WorkingCalendar.from_names(["friday"]),
-        clock=clock,
-    )
-    await database.close()
-
-
-_keys = iter(range(1_000_000))
-
-
-def key() -> str:
-    return f"k{next(_keys)}"
-
-
-async def step(engine, actor, case, action, comment="", **data):
-    return (await engine.act(actor, case.code, action, case.version, comment, data, key())).message
-
-
-async def attach(engine, actor, case, kind):
-    return (await engine.attach(actor, case.code, kind, f"{kind}.pdf", "application/pdf", PDF, key())).message.case
-
-
-async def written(engine) -> int:
-    async with engine.database.session() as session:
-        return await session.scalar(select(func.count()).select_from(CaseHistoryRow)) + await session.scalar(
-            select(func.count()).select_from(CaseRow)
-        )
-
-
-def refusal(caught) -> str:
-    return str(caught.value) + " | " + " ".join(v.description for v in caught.value.violations)
+INSPECTOR = staff("inspector-1", OFFICE, "inspector")
+HEAD = staff("head-1", OFFICE, "head-of-office")
+AUDIENCE = staff("audience-1", OFFICE, "audience-officer")
+GOVERNOR_OFFICE = staff("gov-1", OFFICE, "governor-office")
+WOMEN = staff("women-1", "women-family", "inspector")
+CITIZEN = citizen("0084575948", "زهرا احمدی")
+STRANGER = citizen("0067749828", "دیگری")
 
 
 def due_in(engine, clock, case, days) -> bool:

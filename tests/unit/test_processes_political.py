@@ -4,26 +4,14 @@ every guard the definitions name (the error must name the rule and its source)."
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
 import pytest
 
 from ostan.political.v1 import forms_pb2  # noqa: F401 — registers the forms
 from ostan_kit.actors import Actor
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from ostan_kit.migrations import upgrade
-from ostan_kit.processes import load_processes
-from ostan_kit.workdays import WorkingCalendar
+from tests.unit.cases_support import breach, citizen, key, staff, start
 
-ROOT = Path(__file__).resolve().parents[2]
-POLITICAL = ROOT / "services" / "political"
+SERVICE = "political"
 PDF = b"%PDF-1.4 political"
 
 POL = "political-elections-divisions"
@@ -36,64 +24,12 @@ CODES = [
     "0012345733", "0012345741", "0012345751", "0012345768", "0012345776", "0012345784",
 ]
 APPLICANT_CODE = "0084575948"
-CITIZEN = Actor(APPLICANT_CODE, "citizen", "شهروند", frozenset({"applicant"}))
-STRANGER = Actor("0067749828", "citizen", "دیگری", frozenset({"applicant"}))
+CITIZEN = citizen(APPLICANT_CODE)
+STRANGER = citizen("0067749828", "دیگری")
 
 
-def staff(office: str, *roles: str) -> Actor:
-    return Actor(f"{office}:{'+'.join(roles)}", "staff", "کارمند", frozenset(roles), office=office)
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    # Saturday 2026-04-18 09:00 in Tehran (1405/01/29): an ordinary working day.
-    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
-
-
-@pytest.fixture(scope="module")
-def book():
-    """The service's definitions, read once: they are immutable data."""
-    return load_processes(POLITICAL / "processes")
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue(POLITICAL / "catalogue")
-
-
-@pytest.fixture
-async def engine(database_url, tmp_path, clock, book, catalogue):
-    await asyncio.to_thread(upgrade, POLITICAL / "migrations", database_url)
-    database = Database(database_url)
-    yield CaseEngine(
-        "political",
-        database,
-        book,
-        catalogue,
-        LocalDocumentStore(tmp_path / "documents"),
-        WorkingCalendar.from_names(["friday"]),
-        clock=clock,
-    )
-    await database.close()
-
-
-_keys = itertools.count()
-
-
-def key() -> str:
-    return f"k{next(_keys)}"
-
-
-async def start(engine, actor, process, form):
-    return (await engine.start(actor, process, form, key())).message
+def officer(office: str, *roles: str) -> Actor:
+    return staff(f"{office}:{'+'.join(roles)}", office, *roles, name="کارمند")
 
 
 async def act(engine, actor, case, action, comment="", **data):
@@ -116,10 +52,7 @@ async def refused(engine, actor, case, action, rule, source, comment="", **data)
 
 async def breaches(engine, clock, case, days=40):
     """Move the clock past the state's SLA: the case escalates to the supervisor role."""
-    clock.now += timedelta(days=days)
-    assert await engine.fire_due_timers() > 0
-    escalated = await engine.get(staff(case_office(engine, case), "clerk"), case.code)
-    assert escalated.breached and escalated.assigned_role == "supervisor"
+    escalated = await breach(engine, clock, case, days, officer(case_office(engine, case), "clerk"))
     assert escalated.state == case.state
 
 
@@ -130,10 +63,10 @@ def case_office(engine, case) -> str:
 
 # -- the assembly permit (political-elections-divisions-02) ------------------------------------
 
-COUNTY = staff(POL, "county-governorate")
-POL_CLERK = staff(POL, "clerk")
-POL_HEAD = staff(POL, "head-of-office")
-GOVERNOR = staff(POL, "governor")
+COUNTY = officer(POL, "county-governorate")
+POL_CLERK = officer(POL, "clerk")
+POL_HEAD = officer(POL, "head-of-office")
+GOVERNOR = officer(POL, "governor")
 
 
 def assembly(indoor: bool, held_on: str) -> dict:
@@ -391,8 +324,8 @@ async def test_a_dissolution_file_is_dismissed_or_overdue(engine, clock):
 
 # -- Majlis and Assembly of Experts candidates (political-elections-divisions-16) --------------
 
-BOARD = staff(POL, "executive-board")
-CANDIDATE = Actor(CODES[0], "citizen", "داوطلب", frozenset({"applicant"}))
+BOARD = officer(POL, "executive-board")
+CANDIDATE = citizen(CODES[0], "داوطلب")
 
 
 def majlis(election: str, must_resign: bool = False) -> dict:
@@ -472,9 +405,9 @@ async def test_a_majlis_candidate_asks_to_amend_the_printout_or_is_overdue(engin
 
 # -- city and village council candidates (political-elections-divisions-17, -18) ---------------
 
-DISTRICT_BOARD = staff(POL, "executive-board")
-SUPERVISION = staff(POL, "supervisory-board")
-APPEAL = staff(POL, "appeal-board")
+DISTRICT_BOARD = officer(POL, "executive-board")
+SUPERVISION = officer(POL, "supervisory-board")
+APPEAL = officer(POL, "appeal-board")
 
 
 def council(election: str = "COUNCIL_ELECTION_VILLAGE") -> dict:
@@ -539,7 +472,7 @@ async def test_a_council_candidate_is_overdue_at_the_board(engine, clock):
 
 # -- changing a national-division unit (political-elections-divisions-23) ----------------------
 
-DISTRICT = staff(POL, "district-office")
+DISTRICT = officer(POL, "district-office")
 DIVISION = {
     "full_name": "محمود اکبری",
     "national_code": APPLICANT_CODE,
@@ -616,8 +549,8 @@ async def test_a_division_change_is_overdue_at_the_district_office(engine, clock
 
 # -- the drone flight permit (security-law-enforcement-02) -------------------------------------
 
-SEC_CLERK = staff(SEC, "clerk")
-SEC_HEAD = staff(SEC, "head-of-office")
+SEC_CLERK = officer(SEC, "clerk")
+SEC_HEAD = officer(SEC, "head-of-office")
 DRONE_DOCUMENTS = ("drone-ownership-document", "pilot-licence", "pilot-birth-certificate", "pilot-national-card")
 
 
@@ -710,17 +643,17 @@ async def test_every_bound_entry_opens_its_bodys_meeting_in_the_bodys_office(eng
     for number, (slug, (office, entries)) in enumerate(sorted(COMMISSIONS.items()), 1):
         meeting = {"commission": slug, "meeting_number": number, "scheduled_for": "1405/02/10", "members": MEMBERS}
         for entry in entries:
-            case = await start(engine, staff(office, "secretary"), entry, meeting)
+            case = await start(engine, officer(office, "secretary"), entry, meeting)
             assert (case.process, case.definition, case.state) == (slug, slug, "planned")
         with pytest.raises(PermissionDenied):  # another office's secretary
-            await start(engine, staff(PD if office != PD else SEC, "secretary"), entries[0], meeting)
+            await start(engine, officer(PD if office != PD else SEC, "secretary"), entries[0], meeting)
 
 
 @pytest.mark.parametrize("slug", ["exam-protection-commission", "passive-defence-council", "strata-security-commission"])
 async def test_a_body_holds_a_meeting_from_invitation_to_its_report(engine, slug):
     # One body per office: every body extends the same pattern unchanged.
     office, entries = COMMISSIONS[slug]
-    secretary, chair = staff(office, "secretary"), staff(office, "chair")
+    secretary, chair = officer(office, "secretary"), officer(office, "chair")
     meeting = {"commission": slug, "meeting_number": 1, "scheduled_for": "1405/02/10", "members": MEMBERS}
     case = await start(engine, secretary, entries[-1], meeting)
     case = await attach(engine, secretary, case, "invitation")
@@ -738,7 +671,7 @@ async def test_a_body_holds_a_meeting_from_invitation_to_its_report(engine, slug
 
 
 async def test_a_body_without_quorum_does_not_meet_and_a_meeting_can_be_cancelled(engine):
-    secretary, chair = staff(SEC, "secretary"), staff(SEC, "chair")
+    secretary, chair = officer(SEC, "secretary"), officer(SEC, "chair")
     meeting = {"commission": "شورای تأمین", "meeting_number": 7, "scheduled_for": "1405/02/10", "members": MEMBERS}
     with pytest.raises(InvalidArgument, match="members-listed"):
         await start(engine, secretary, "provincial-security-council", {**meeting, "members": [{"name": "الف"}]})

@@ -4,42 +4,29 @@ correction, refusal and withdrawal paths, its SLA breach, and every guard it nam
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
 import pytest
-from sqlalchemy import select
 
 from ostan.social.v1 import forms_pb2  # noqa: F401 — registers the forms
 from ostan_kit.actors import Actor
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from ostan_kit.migrations import upgrade
-from ostan_kit.models import OutboxRow
-from ostan_kit.processes import load_processes
-from ostan_kit.workdays import WorkingCalendar
+from tests.unit.cases_support import breach, broken, citizen, event_subjects, staff
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICE = ROOT / "services" / "social"
+SERVICE = "social"
 OFFICE = "social-cultural"
 
 
-def staff(name: str, *roles: str) -> Actor:
-    return Actor(f"{name}-1", "staff", name, frozenset(roles), office=OFFICE)
+def officer(name: str, *roles: str) -> Actor:
+    return staff(f"{name}-1", OFFICE, *roles, name=name)
 
 
-SECRETARIAT = staff("secretariat", "secretariat")
-BOARD = staff("board", "supervisory-board")
-GOVERNOR = staff("governor", "governor")
-CLERK = staff("clerk", "clerk")
-HEAD = staff("head", "head-of-office")
-SECRETARY = staff("secretary", "secretary")
-CHAIR = staff("chair", "chair")
-CITIZEN = Actor("0084575948", "citizen", "متقاضی", frozenset({"applicant"}))
+SECRETARIAT = officer("secretariat", "secretariat")
+BOARD = officer("board", "supervisory-board")
+GOVERNOR = officer("governor", "governor")
+CLERK = officer("clerk", "clerk")
+HEAD = officer("head", "head-of-office")
+SECRETARY = officer("secretary", "secretary")
+CHAIR = officer("chair", "chair")
+CITIZEN = citizen("0084575948", "متقاضی")
 PDF = b"%PDF-1.4 a scanned document"
 
 # The clock starts Saturday 2026-04-18 09:00 Tehran = 1405/01/29, an ordinary working day.
@@ -75,40 +62,6 @@ MEETING = {"commission": "کارگروه اجتماعی و فرهنگی استا
            "members": MEMBERS}
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
-
-
-@pytest.fixture(scope="module")
-def book():
-    return load_processes(SERVICE / "processes")
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue(SERVICE / "catalogue")
-
-
-@pytest.fixture
-async def engine(database_url, tmp_path, clock, book, catalogue):
-    await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
-    database = Database(database_url)
-    yield CaseEngine(
-        "social", database, book, catalogue, LocalDocumentStore(tmp_path / "documents"),
-        WorkingCalendar.from_names(["friday"]), clock=clock,
-    )
-    await database.close()
-
-
 async def act(engine, actor, case, action, key, comment="", **data):
     return (await engine.act(actor, case.code, action, case.version, comment, data, key)).message
 
@@ -119,21 +72,9 @@ async def attach(engine, actor, case, *kinds):
     return await engine.get(actor, case.code)
 
 
-async def subjects(engine) -> list[str]:
-    async with engine.database.session() as session:
-        return list(await session.scalars(select(OutboxRow.subject).order_by(OutboxRow.created_at, OutboxRow.id)))
-
-
 async def escalates(engine, clock, case, days: int = 10) -> None:
-    clock.now += timedelta(days=days)
-    await engine.fire_due_timers()
-    overdue = await engine.get(HEAD, case.code)
-    assert overdue.breached and overdue.assigned_role == "supervisor"
-    assert f"ostan.social.{case.process}.sla-breached" in await subjects(engine)
-
-
-def assert_guard(caught, rule: str, source: str) -> None:
-    assert f"rule {rule};" in caught.value.message and source in caught.value.message
+    await breach(engine, clock, case, days, HEAD)
+    assert f"ostan.social.{case.process}.sla-breached" in await event_subjects(engine)
 
 
 def test_every_definition_is_bound_to_its_catalogue_entries(book):
@@ -186,7 +127,7 @@ async def test_the_licence_from_the_portal_request_to_the_governors_signature(en
         "submitted", "prepare-for-board", "approve", *["document-attached"] * len(DOSSIER), "submit-dossier",
         "send-inquiries", "record-inquiry-replies", "record-registration", "issue-licence",
     ]
-    assert (await subjects(engine))[-1] == "ostan.social.ngo-activity-licence.issue-licence"
+    assert (await event_subjects(engine))[-1] == "ostan.social.ngo-activity-licence.issue-licence"
 
 
 async def test_the_board_may_approve_on_conditions_or_reject(engine):
@@ -219,11 +160,11 @@ async def test_the_licence_is_refused_on_a_negative_inquiry_and_needs_all_four_r
     case = await act(engine, SECRETARIAT, case, "send-inquiries", "q5")
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, SECRETARIAT, case, "record-inquiry-replies", "q6", replies=REPLIES[:3])
-    assert_guard(caught, "four-authorities-answered", "seed 000 lines 133–134")
+    broken(caught, "four-authorities-answered", "seed 000 lines 133–134")
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, SECRETARIAT, case, "record-inquiry-replies", "q7",
                   replies=[*REPLIES[:3], {"authority": "مرجع ۴", "answered_on": "1405/02/20"}])
-    assert_guard(caught, "reply-names-authority-and-letter", "platform default")
+    broken(caught, "reply-names-authority-and-letter", "platform default")
     case = await act(engine, SECRETARIAT, case, "refuse-after-inquiries", "q8", reason="پاسخ منفی یکی از مراجع")
     assert (case.state, case.outcome) == ("refused", "refused")
 
@@ -239,7 +180,7 @@ async def test_the_licence_runs_two_years_and_an_overdue_request_escalates(engin
         with pytest.raises(InvalidArgument) as caught:
             await act(engine, GOVERNOR, case, "issue-licence", f"t7-{years}", licence_number="1",
                       valid_from="1405/03/15", term_years=years)
-        assert_guard(caught, "licence-term-two-years", "seed 000 line 135")
+        broken(caught, "licence-term-two-years", "seed 000 line 135")
 
     waiting = (await engine.start(CITIZEN, "social-cultural-02", NGO, "t8")).message
     await escalates(engine, clock, waiting)
@@ -293,7 +234,7 @@ async def test_an_extended_licence_runs_two_years(engine):
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, GOVERNOR, case, "sign-extension", "g4", licence_number="5678", valid_from="1405/03/01",
                   term_years=5)
-    assert_guard(caught, "licence-term-two-years", "seed 000 lines 104, 135")
+    broken(caught, "licence-term-two-years", "seed 000 lines 104, 135")
 
 
 # -- complaints about an NGO (card S-08's sanctions) ---------------------------------------------
@@ -330,11 +271,11 @@ async def test_a_complaint_is_inspected_and_sanctioned_in_stages(engine):
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, HEAD, case, "suspend", "su3", prior_warnings=0, suspended_from="1405/02/01",
                   suspension_months=3)
-    assert_guard(caught, "warning-before-suspension", "seed 000 line 326")
+    broken(caught, "warning-before-suspension", "seed 000 line 326")
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, HEAD, case, "suspend", "su4", prior_warnings=1, suspended_from="1405/02/01",
                   suspension_months=6)
-    assert_guard(caught, "suspension-three-months", "seed 000 line 326")
+    broken(caught, "suspension-three-months", "seed 000 line 326")
     case = await act(engine, HEAD, case, "suspend", "su5", prior_warnings=1, suspended_from="1405/02/01",
                      suspension_months=3)
     assert case.state == "suspended"
@@ -342,7 +283,7 @@ async def test_a_complaint_is_inspected_and_sanctioned_in_stages(engine):
     case = await inspected(engine, "re")
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, HEAD, case, "refer", "re3", prior_suspensions=0, referred_to="هیأت نظارت")
-    assert_guard(caught, "suspension-before-referral", "seed 000 line 326")
+    broken(caught, "suspension-before-referral", "seed 000 line 326")
     case = await act(engine, HEAD, case, "refer", "re4", prior_suspensions=1, referred_to="هیأت نظارت")
     assert (case.state, case.outcome) == ("referred", "closed")
 
@@ -362,7 +303,7 @@ async def test_a_complaint_may_be_withdrawn_and_an_overdue_inspection_escalates(
 async def test_an_assembly_is_overseen_and_notified_to_the_registry(engine, clock):
     with pytest.raises(InvalidArgument) as caught:  # notice on the day itself is too late
         await engine.start(CITIZEN, "social-cultural-08", {**ASSEMBLY, "scheduled_for": "1405/01/29"}, "a0")
-    assert_guard(caught, "notice-before-assembly", "platform default")
+    broken(caught, "notice-before-assembly", "platform default")
     case = (await engine.start(CITIZEN, "social-cultural-08", ASSEMBLY, "a1")).message
     assert (case.definition, case.state) == ("ngo-general-assembly", "notified")
     case = await act(engine, CLERK, case, "request-correction", "a2", "دستور جلسه ناقص است")
@@ -402,7 +343,7 @@ async def test_a_working_group_meeting_from_invitation_to_report(engine):
     case = await act(engine, SECRETARY, case, "confirm-receipts", "m3", receipts=receipts)
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, CHAIR, case, "open-meeting", "m4", attendees=["الف"])
-    assert_guard(caught, "quorum", "platform default")
+    broken(caught, "quorum", "platform default")
     case = await act(engine, CHAIR, case, "open-meeting", "m5", attendees=["الف", "ب"])
     resolutions = [{"text": "برنامه اوقات فراغت تابستان", "owner": "اداره کل ورزش و جوانان", "deadline": "1405/03/31"}]
     case = await act(engine, SECRETARY, case, "record-minutes", "m6", minutes="...", resolutions=resolutions)
@@ -412,4 +353,4 @@ async def test_a_working_group_meeting_from_invitation_to_report(engine):
     report = [{"resolution": resolutions[0]["text"], "status": "done", "reason": "انجام شد"}]
     case = await act(engine, SECRETARY, case, "report-follow-up", "m8", report=report)
     assert (case.state, case.outcome) == ("reported", "closed")
-    assert (await subjects(engine))[-1] == "ostan.social.social-cultural-working-group.report-follow-up"
+    assert (await event_subjects(engine))[-1] == "ostan.social.social-cultural-working-group.report-follow-up"

@@ -4,139 +4,24 @@ guard naming its rule and its source."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from ostan.urban.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.actors import Actor
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
 from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from ostan_kit.migrations import upgrade
-from ostan_kit.models import OutboxRow
-from ostan_kit.processes import load_processes
-from ostan_kit.workdays import WorkingCalendar
+from tests.unit.cases_support import breach, broken, citizen, event_subjects, staff
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICE = ROOT / "services" / "urban"
-
-CLERK = Actor("u-clerk", "staff", "کارشناس شهری", frozenset({"clerk"}), office="urban-councils")
-HEAD = Actor("u-head", "staff", "رئیس دفتر شهری", frozenset({"head-of-office"}), office="urban-councils")
-SECRETARY = Actor("u-sec", "staff", "دبیرخانه هیات", frozenset({"secretary"}), office="urban-councils")
-RURAL_CLERK = Actor("r-clerk", "staff", "کارشناس روستایی", frozenset({"clerk"}), office="rural-councils")
-RURAL_HEAD = Actor("r-head", "staff", "رئیس دفتر روستایی", frozenset({"head-of-office"}), office="rural-councils")
-DEPUTY = Actor("deputy", "staff", "معاون عمرانی", frozenset({"civil-deputy"}), office="rural-councils")
-TRAFFIC_CLERK = Actor("t-clerk", "staff", "x", frozenset({"clerk"}), office="technical-transport-traffic")
-CITIZEN = Actor("0084575948", "citizen", "شهروند", frozenset({"applicant"}))
-PDF = b"%PDF-1.4 document"
+SERVICE = "urban"
+CLERK = staff("u-clerk", "urban-councils", "clerk", name="کارشناس شهری")
+HEAD = staff("u-head", "urban-councils", "head-of-office", name="رئیس دفتر شهری")
+SECRETARY = staff("u-sec", "urban-councils", "secretary", name="دبیرخانه هیات")
+RURAL_CLERK = staff("r-clerk", "rural-councils", "clerk", name="کارشناس روستایی")
+RURAL_HEAD = staff("r-head", "rural-councils", "head-of-office", name="رئیس دفتر روستایی")
+DEPUTY = staff("deputy", "rural-councils", "civil-deputy", name="معاون عمرانی")
+TRAFFIC_CLERK = staff("t-clerk", "technical-transport-traffic", "clerk", name="x")
+CITIZEN = citizen("0084575948")
 JPEG = b"\xff\xd8\xff photo"
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    # Saturday 2026-04-18 09:00 in Tehran (1405/01/29): an ordinary working day.
-    return Clock(datetime(2026, 4, 18, 5, 30, tzinfo=UTC))
-
-
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory) -> Path:
-    """The service's schema, migrated once per module into an SQLite file each test copies."""
-    path = tmp_path_factory.mktemp("urban") / "migrated.db"
-    upgrade(SERVICE / "migrations", f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def book():
-    return load_processes(SERVICE / "processes")
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue(SERVICE / "catalogue")
-
-
-@pytest.fixture
-async def engine(database_url, tmp_path, clock, migrated, book, catalogue):
-    if database_url.startswith("sqlite"):
-        shutil.copyfile(migrated, database_url.split(":///", 1)[1])
-    else:
-        await asyncio.to_thread(upgrade, SERVICE / "migrations", database_url)
-    database = Database(database_url)
-    yield CaseEngine(
-        "urban",
-        database,
-        book,
-        catalogue,
-        LocalDocumentStore(tmp_path / "documents"),
-        WorkingCalendar.from_names(["friday"]),
-        clock=clock,
-    )
-    await database.close()
-
-
-class Steps:
-    """Short calls on one engine, each with its own idempotency key."""
-
-    def __init__(self, engine: CaseEngine) -> None:
-        self.engine = engine
-        self.count = 0
-
-    def key(self) -> str:
-        self.count += 1
-        return f"k{self.count}"
-
-    async def start(self, actor, process, form):
-        return (await self.engine.start(actor, process, form, self.key())).message
-
-    async def act(self, actor, case, action, comment="", **data):
-        return (await self.engine.act(actor, case.code, action, case.version, comment, data, self.key())).message
-
-    async def attach(self, actor, case, *kinds, content_type="application/pdf", content=PDF):
-        for kind in kinds:
-            answer = await self.engine.attach(actor, case.code, kind, f"{kind}.bin", content_type, content, self.key())
-            case = answer.message.case
-        return case
-
-
-@pytest.fixture
-def steps(engine) -> Steps:
-    return Steps(engine)
-
-
-async def subjects(engine) -> list[str]:
-    async with engine.database.session() as session:
-        return list(await session.scalars(select(OutboxRow.subject).order_by(OutboxRow.created_at, OutboxRow.id)))
-
-
-def broken(caught, rule: str, source: str) -> None:
-    """The refusal names the rule and its source."""
-    message = caught.value.message
-    assert f"rule {rule};" in message, message
-    assert source in message, message
-
-
-async def breach(engine, clock, case, days: float, role: str = "supervisor"):
-    clock.now += timedelta(days=days)
-    assert await engine.fire_due_timers() >= 1
-    escalated = await engine.get(CLERK if case.process != "dehyari-audit" else RURAL_CLERK, case.code)
-    assert escalated.breached and escalated.assigned_role == role
-    return escalated
 
 
 # -- municipal budget (seed 003 P5; booklet urban-councils-06) ----------------------------------
@@ -166,7 +51,7 @@ async def test_budget_from_registration_to_the_budget_system(engine, steps):
     case = await steps.act(HEAD, case, "confirm", circular="بخشنامه بودجه ۱۴۰۵")
     case = await steps.act(CLERK, case, "record-in-system", budget_system_reference="B-1405-77")
     assert (case.state, case.outcome) == ("registered", "granted")
-    assert (await subjects(engine))[-1] == "ostan.urban.municipal-budget-approval.record-in-system"
+    assert (await event_subjects(engine))[-1] == "ostan.urban.municipal-budget-approval.record-in-system"
 
 
 async def test_budget_returned_to_the_council_and_resubmitted(steps):
@@ -213,7 +98,7 @@ async def test_an_affiliated_organisations_budget_names_it_and_other_offices_can
 
 async def test_budget_sla_breach_escalates(engine, clock, steps):
     case = await steps.start(CLERK, "municipal-budget-approval", BUDGET)
-    await breach(engine, clock, case, 3)
+    await breach(engine, clock, case, 3, CLERK)
 
 
 # -- local levies (seed 003 P4; booklet urban-councils-02) --------------------------------------
@@ -263,7 +148,7 @@ async def test_levies_start_guard_and_sla(engine, clock, steps):
         await steps.start(CLERK, "local-levy-approval", {**LEVIES, "levy_titles": []})
     broken(caught, "levy-titles-listed", "seed 003 l.170")
     case = await _levies_in_review(steps)
-    await breach(engine, clock, case, 6)
+    await breach(engine, clock, case, 6, CLERK)
 
 
 # -- the auditor's appointment (seed 003 S2; booklet urban-councils-03) -------------------------
@@ -324,7 +209,7 @@ async def test_auditor_start_guards(steps, change, rule, source):
 
 async def test_auditor_sla_breach(engine, clock, steps):
     case = await _auditor_in_review(steps)
-    await breach(engine, clock, case, 6)
+    await breach(engine, clock, case, 6, CLERK)
 
 
 # -- the audit report (seed 003 P6; booklet urban-councils-04) ----------------------------------
@@ -378,7 +263,7 @@ async def test_audit_report_start_guards(steps, change, rule, source):
 
 async def test_audit_report_sla_breach(engine, clock, steps):
     case = await steps.start(CLERK, "audit-report-approval", REPORT)
-    await breach(engine, clock, case, 3)
+    await breach(engine, clock, case, 3, CLERK)
 
 
 # -- council membership card (booklet urban-councils-13) ----------------------------------------
@@ -429,7 +314,7 @@ async def test_membership_card_guards_fields_and_sla(engine, clock, steps):
     case = await steps.start(CLERK, "council-membership-card", CARD)
     with pytest.raises(InvalidArgument, match="photo"):
         await steps.act(CLERK, case, "start-review")
-    await breach(engine, clock, case, 3)
+    await breach(engine, clock, case, 3, CLERK)
 
 
 # -- municipality grading (seed 003 P8/S3; booklet urban-councils-08) ---------------------------
@@ -479,10 +364,10 @@ async def test_grade_upgrade_guard_and_slas(engine, clock, steps):
     broken(caught, "registered-in-grading-system", "seed 003 l.367")
     case = await _grading_in_review(steps)
     assert case.HasField("process_due_at")  # S3's three months, as 72 working days
-    await breach(engine, clock, case, 6)
+    await breach(engine, clock, case, 6, CLERK)
     clock.now += timedelta(days=100)
     await engine.fire_due_timers()
-    assert "ostan.urban.municipality-grading.process-sla-breached" in await subjects(engine)
+    assert "ostan.urban.municipality-grading.process-sla-breached" in await event_subjects(engine)
 
 
 # -- the Article 79 dispute board's secretariat (seed 003 P12; booklet urban-councils-17) -------
@@ -518,7 +403,7 @@ async def test_a_referral_from_registration_to_the_ruling_sent(engine, steps):
     broken(caught, "ruling-sent-to-authorities", "seed 003 l.592")
     case = await steps.act(SECRETARY, case, "send-ruling", sent_to=["فرمانداری شهرستان تاکستان", "شورای اسلامی شهر"])
     assert (case.state, case.outcome) == ("ruling-sent", "delivered")
-    assert (await subjects(engine))[0] == "ostan.urban.article-79-dispute-referral.registered"
+    assert (await event_subjects(engine))[0] == "ostan.urban.article-79-dispute-referral.registered"
 
 
 async def test_a_referral_not_tabled(steps):
@@ -556,9 +441,9 @@ async def test_the_20_days_from_registration_escalate(engine, clock, steps):
     clock.now += timedelta(days=13)
     await engine.fire_due_timers()
     assert not (await engine.get(SECRETARY, case.code)).breached
-    escalated = await breach(engine, clock, case, 7)
+    escalated = await breach(engine, clock, case, 7, CLERK)
     assert escalated.state == "registered"
-    events = await subjects(engine)
+    events = await event_subjects(engine)
     assert "ostan.urban.article-79-dispute-referral.sla-breached" in events
     assert "ostan.urban.article-79-dispute-referral.process-sla-breached" in events
 
@@ -666,4 +551,4 @@ async def test_the_dehyari_audit_sla_breach(engine, clock, steps):
     case = await steps.start(RURAL_CLERK, "dehyari-audit", ROUND)
     with pytest.raises(PermissionDenied):  # urban staff cannot start the rural office's process
         await steps.start(CLERK, "dehyari-audit", ROUND)
-    await breach(engine, clock, case, 7)
+    await breach(engine, clock, case, 7, RURAL_CLERK)
