@@ -13,10 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 POSTGRES = os.environ.get("OSTAN_TEST_DATABASE_URL", "")
+
+# CI runs the property tests on a fixed sequence of examples, so that a landing never depends on
+# luck; locally they explore afresh each run (and keep what they find in .hypothesis/).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @contextmanager

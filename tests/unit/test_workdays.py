@@ -160,3 +160,13 @@ def test_elapsed_inverts_add_and_add_is_monotonic(start, first, second):
         assert calendar.is_working_day(end.astimezone(TEHRAN).date())
         low, high = sorted((first, second))
         assert calendar.add(start, low) <= calendar.add(start, high)
+
+
+def test_a_fraction_a_hair_under_a_whole_day_still_ends_on_a_working_day():
+    # Found by hypothesis: 4.9999999999999964 days rounds to midnight before a Thursday that a
+    # Thursday-and-Friday weekend closes.
+    calendar = WorkingCalendar.from_names(["thursday", "friday"])
+    start = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
+    end = calendar.add(start, 4.9999999999999964)
+    assert calendar.is_working_day(end.astimezone(TEHRAN).date())
+    assert abs(calendar.elapsed(start, end) - 5) < 1e-6

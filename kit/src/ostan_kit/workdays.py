@@ -143,7 +143,10 @@ class WorkingCalendar:
             remaining -= 1
             day = self._next_working_day(day)
         begin, end = _day_start(day), _day_start(day + _DAY)
-        return begin + (end - begin) * remaining
+        result = begin + (end - begin) * remaining
+        if result >= end:  # a fraction a hair under 1 rounds to the whole microsecond: midnight
+            return _day_start(self._next_working_day(day))
+        return result
 
     def elapsed(self, start: datetime, end: datetime) -> float:
         """Working days (with fractions) between two instants; 0 if ``end`` is not after ``start``."""
