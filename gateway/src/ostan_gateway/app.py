@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,9 +16,8 @@ from ostan_gateway.services import Services
 from ostan_gateway.settings import GatewaySettings
 from ostan_kit.catalogue import load_organisation
 
-log = logging.getLogger(__name__)
-
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz"})
+
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
