@@ -156,3 +156,9 @@ async def test_investor_problem_guards_and_sla(engine, clock, steps):
         await steps.act(CLERK, case, "record-answers", answers=[{"answer": "در دست اقدام"}])
     broken(caught, "answer-names-agency", "platform default")
     await breach(engine, clock, case, 11, CLERK)
+
+
+async def test_a_case_a_clerk_starts_is_the_investors_by_the_forms_applicant_fields(steps):
+    # applicant: {id: national_id, name: investor_name} in the definition
+    case = await steps.start(CLERK, "investment-employment-01", PERMIT)
+    assert (case.applicant_id, case.applicant_name) == ("0084575948", "رضا کریمی")

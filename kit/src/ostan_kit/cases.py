@@ -391,7 +391,7 @@ class CaseEngine:
         async def change(session: AsyncSession) -> tuple[Message, str]:
             year = jalali_year(now)
             code = self._code(year, await self._next_sequence(session, year))
-            applicant_id, applicant_name = self._applicant(actor, stored)
+            applicant_id, applicant_name = self._applicant(actor, definition, stored)
             state = definition.states[definition.start.state]
             case = CaseRow(
                 code=code,
@@ -434,11 +434,15 @@ class CaseEngine:
         answer = await self._once(key, "start", _hash(resolved.process, data), case_pb2.Case, change)
         return answer
 
-    def _applicant(self, actor: Actor, form: dict[str, Any]) -> tuple[str, str]:
+    @staticmethod
+    def _applicant(actor: Actor, definition: ProcessDefinition, form: dict[str, Any]) -> tuple[str, str]:
+        """A citizen applies for themselves; staff apply for whom the form names."""
         if actor.kind == "citizen":
             return actor.subject, actor.name or form.get("full_name", "")
-        identity = form.get("national_code") or form.get("document_number") or ""
-        return str(identity), str(form.get("full_name", ""))
+        fields = definition.applicant
+        identity = form.get(fields.id) if fields else form.get("national_code") or form.get("document_number")
+        name = form.get(fields.name or "full_name") if fields else form.get("full_name")
+        return str(identity or ""), str(name or "")
 
     def _code(self, year: int, sequence: int) -> str:
         return make_code(self.prefix, year, sequence)

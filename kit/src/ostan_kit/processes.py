@@ -149,6 +149,13 @@ class Action(_Model):
         return self.event or self.name
 
 
+class Applicant(_Model):
+    """Which form fields identify the applicant of a case that staff start on their behalf."""
+
+    id: str
+    name: str = ""
+
+
 class Start(_Model):
     state: str
     event: str = "submitted"
@@ -173,6 +180,8 @@ class ProcessDefinition(_Model):
     actions: list[Action]
     sla_days: float | None = Field(default=None, gt=0)
     sla_calendar_days: float | None = Field(default=None, gt=0)
+    # By default the applicant is the form's national_code (or document_number) and full_name.
+    applicant: Applicant | None = None
     # Set for definitions read from a file: where they came from, for error messages.
     origin: str = Field(default="", exclude=True)
 
@@ -308,6 +317,10 @@ def _problems(definition: ProcessDefinition, form_fields: set[str]):
         yield f"field {name!r} is not in {definition.form}", ("fields", name)
     for name in sorted(form_fields - set(definition.fields)):
         yield f"field {name!r} of {definition.form} has no rule", ("fields",)
+    if definition.applicant:
+        for name in filter(None, (definition.applicant.id, definition.applicant.name)):
+            if name not in form_fields:
+                yield f"applicant field {name!r} is not in {definition.form}", ("applicant",)
     roles = set(definition.roles)
     states = definition.states
     if definition.supervisor_role not in roles:
