@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ostan.common.v1 import case_pb2, events_pb2
 from ostan_kit.actors import APPLICANT, SYSTEM, Actor
@@ -582,16 +583,8 @@ class CaseEngine:
             if expected_version and expected_version != case.version:
                 raise self._stale(case)
             from_state = case.state
-            changed = await session.execute(
-                update(CaseRow)
-                .where(CaseRow.id == case.id, CaseRow.version == case.version)
-                # An action's fields (a decision, a date, a reason) join the case's record.
-                .values(state=action.to, version=case.version + 1, updated_at=now, data={**case.data, **fields})
-                .execution_options(synchronize_session=False)
-            )
-            if changed.rowcount != 1:
-                raise self._stale(case)
-            await session.refresh(case)
+            # An action's fields (a decision, a date, a reason) join the case's record.
+            await self._advance(session, case, now, state=action.to, data={**case.data, **fields})
             self._enter_state(session, case, definition, now)
             if text:
                 session.add(
@@ -605,6 +598,21 @@ class CaseEngine:
             return await self.view(session, case), case.code
 
         return await self._once(key, f"act:{code}", request_hash, case_pb2.Case, change)
+
+    async def _advance(self, session: AsyncSession, case: CaseRow, now: datetime, **changes: Any) -> None:
+        """Write ``changes`` and the next version, only if the case is still at the version read:
+        two officers acting at once get one success and one conflict."""
+        values = {**changes, "version": case.version + 1, "updated_at": now}
+        changed = await session.execute(
+            update(CaseRow)
+            .where(CaseRow.id == case.id, CaseRow.version == case.version)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if changed.rowcount != 1:
+            raise self._stale(case)
+        for name, value in values.items():  # the row now holds these: no need to read it back
+            set_committed_value(case, name, value)
 
     def _role(self, actor: Actor, case: CaseRow, action: Action) -> str:
         return self._acting_role(actor, case, action.roles) or ""
@@ -702,15 +710,7 @@ class CaseEngine:
                 attached_by=actor.subject,
             )
             session.add(row)
-            changed = await session.execute(
-                update(CaseRow)
-                .where(CaseRow.id == case.id, CaseRow.version == case.version)
-                .values(version=case.version + 1, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if changed.rowcount != 1:
-                raise self._stale(case)
-            await session.refresh(case)
+            await self._advance(session, case, now)
             role = self._acting_role(actor, case, [APPLICANT, *actor.roles]) or ""
             detail = {"kind": kind, "sha256": sha256, "size": len(content), "content_type": content_type}
             self._record(session, case, definition, actor, role, "attach", "document-attached", case.state, now, "", detail)
