@@ -23,6 +23,7 @@ FAST_TIMERS = {
     "OSTAN_GATEWAY_CATALOGUE_TTL_SECONDS": "0.3",
     **{info.env_prefix + "HEALTH_INTERVAL_SECONDS": "0.2" for info in SERVICES.values()},
     **{info.env_prefix + "OUTBOX_POLL_SECONDS": "0.2" for info in SERVICES.values()},
+    **{info.env_prefix + "SHUTDOWN_GRACE_SECONDS": "5" for info in SERVICES.values()},
 }
 
 RESIDENCE_FORM = {
