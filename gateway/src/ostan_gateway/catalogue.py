@@ -36,6 +36,8 @@ class Snapshot:
     missing: dict[str, str]
     fetched_at: float
     by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _pages: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False)
+    _sorted: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for entry in self.entries:
@@ -45,7 +47,7 @@ class Snapshot:
 
     def rendered(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> bytes:
         """The body ``render`` makes for ``key``, made once per snapshot."""
-        pages = self.__dict__.setdefault("_pages", {})
+        pages = self._pages
         body = pages.get(key)
         if body is None:
             if len(pages) >= PAGE_CACHE_SIZE:
@@ -55,7 +57,7 @@ class Snapshot:
 
     def sorted_entries(self, sort: str) -> list[dict[str, Any]]:
         """All entries in ``sort`` order, computed once per snapshot and order."""
-        cache = self.__dict__.setdefault("_sorted", {})
+        cache = self._sorted
         if sort not in cache:
             cache[sort] = listing.sort_entries(self.entries, sort)
         return cache[sort]

@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import propagate
 
 from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc
-from ostan_gateway.problems import Problem, from_remote
+from ostan_gateway.problems import from_remote
 from ostan_kit.actors import Actor
 from ostan_kit.errors import describe
 
@@ -76,5 +76,3 @@ class Services:
     async def close(self) -> None:
         await asyncio.gather(*(client.channel.close() for client in self.clients.values()))
 
-
-__all__ = ["Problem", "ServiceClient", "Services"]
