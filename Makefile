@@ -8,13 +8,13 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 GENERATED := proto/python/.generated
 PROTOS := $(shell find proto/ostan -name '*.proto')
-PACKAGES := proto/python kit gateway $(wildcard services/*)
+PACKAGES := proto/python kit gateway tools/devstack $(wildcard services/*)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
 .PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases clean
 
 run: setup
-	$(BIN)/python -m ostan_kit.stack run
+	$(BIN)/python -m ostan_devstack run
 
 test: setup
 	$(BIN)/python -m pytest

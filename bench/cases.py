@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from common import platform, rss
 from ostan_gateway.auth import DEV_SECRET, issue_token
-from ostan_kit.db import create_engine
+from ostan_kit.persistence.db import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import postgres_databases  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from httpload import LoadResult
-from ostan_kit.stack import Stack, StackConfig, free_port
+from ostan_devstack.stack import Stack, StackConfig, free_port
 
 MB = 1024 * 1024
 

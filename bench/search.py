@@ -22,8 +22,8 @@ import yaml
 
 from common import bare_endpoint, fetch, line, platform
 from httpload import LoadResult, run_load
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.registry import SERVICES
+from ostan_kit.catalogue.entries import load_catalogue
+from ostan_kit.runtime.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = "صدور مجوز"

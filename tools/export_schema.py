@@ -1,6 +1,6 @@
 """Write the catalogue's JSON Schema (from the one pydantic model in kit/) for other teams.
 
-    python tools/export_schema.py [OUT]   # OUT defaults to kit/src/ostan_kit/data/catalogue.schema.json
+    python tools/export_schema.py [OUT]   # OUT defaults to kit/src/ostan_kit/catalogue/data/catalogue.schema.json
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-from ostan_kit.catalogue import json_schema
+from ostan_kit.catalogue.entries import json_schema
 
-DEFAULT = Path(__file__).resolve().parents[1] / "kit" / "src" / "ostan_kit" / "data" / "catalogue.schema.json"
+DEFAULT = Path(__file__).resolve().parents[1] / "kit" / "src" / "ostan_kit" / "catalogue" / "data" / "catalogue.schema.json"
 
 
 def main(out: Path = DEFAULT) -> None:

@@ -34,7 +34,7 @@ where = ["src"]
 ''',
     "src/{package}/__main__.py": '''from pathlib import Path
 
-from ostan_kit.service import run
+from ostan_kit.runtime.service import run
 
 # Registers the application forms this service's process definitions name.
 from ostan.{proto_package}.v1 import forms_pb2  # noqa: F401
@@ -49,7 +49,7 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 ''',
-    "migrations/env.py": '''from ostan_kit.migrations import run_env
+    "migrations/env.py": '''from ostan_kit.persistence.migrations import run_env
 
 run_env()
 ''',
@@ -82,7 +82,7 @@ def downgrade() -> None:
 Revision ID: 0001
 """
 
-from ostan_kit.migrations import chassis_0001_downgrade, chassis_0001_upgrade
+from ostan_kit.persistence.migrations import chassis_0001_downgrade, chassis_0001_upgrade
 
 revision = "0001"
 down_revision = None
@@ -103,7 +103,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from ostan_kit.migrations import chassis_0002_downgrade, chassis_0002_upgrade
+from ostan_kit.persistence.migrations import chassis_0002_downgrade, chassis_0002_upgrade
 
 revision = "0002"
 down_revision = "0001"

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ostan_devstack.stack import Stack, StackConfig
 from ostan_gateway.auth import DEV_SECRET, issue_token
-from ostan_kit.registry import SERVICES
-from ostan_kit.stack import Stack, StackConfig
+from ostan_kit.runtime.registry import SERVICES
 from tests.conftest import POSTGRES, postgres_databases
 
 FAST_TIMERS = {

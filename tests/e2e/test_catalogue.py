@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ostan_kit.registry import SERVICES
+from ostan_kit.runtime.registry import SERVICES
 from tests.e2e.conftest import all_pages
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ostan_kit.stack import NATS
-from ostan_kit.tracking import make_code
+from ostan_devstack.stack import NATS
+from ostan_kit.text.tracking import make_code
 from tests.conftest import POSTGRES
 from tests.e2e.conftest import (
     CLERK,

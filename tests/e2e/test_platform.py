@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from ostan_kit import cloudevents
-from ostan_kit.registry import SERVICES
-from ostan_kit.tracking import make_code
+from ostan_kit.messaging import cloudevents
+from ostan_kit.runtime.registry import SERVICES
+from ostan_kit.text.tracking import make_code
 from tests.e2e.conftest import (
     RESIDENCE_FORM,
     STREAM,

@@ -12,8 +12,8 @@ import time
 import psutil
 import pytest
 
-from ostan_kit.registry import SERVICES
-from ostan_kit.stack import free_port
+from ostan_devstack.stack import free_port
+from ostan_kit.runtime.registry import SERVICES
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def test_run_starts_nine_processes_and_ctrl_c_leaves_none(tmp_path):
     for info in SERVICES.values():
         environment[info.env_prefix + "GRPC_PORT"] = str(free_port())
     runner = subprocess.Popen(
-        [sys.executable, "-m", "ostan_kit.stack", "run"],
+        [sys.executable, "-m", "ostan_devstack", "run"],
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

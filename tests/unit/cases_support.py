@@ -19,15 +19,15 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from ostan_kit.actors import Actor
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import CatalogueEntry, load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
-from ostan_kit.migrations import upgrade
-from ostan_kit.models import CaseHistoryRow, CaseRow, OutboxRow
-from ostan_kit.processes import ProcessBook, load_processes
-from ostan_kit.workdays import WorkingCalendar
+from ostan_kit.cases.documents import LocalDocumentStore
+from ostan_kit.cases.engine import CaseEngine
+from ostan_kit.catalogue.entries import CatalogueEntry, load_catalogue
+from ostan_kit.persistence.db import Database
+from ostan_kit.persistence.migrations import upgrade
+from ostan_kit.persistence.models import CaseHistoryRow, CaseRow, OutboxRow
+from ostan_kit.processes.definitions import ProcessBook, load_processes
+from ostan_kit.security.actors import Actor
+from ostan_kit.text.workdays import WorkingCalendar
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services"

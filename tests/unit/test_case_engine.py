@@ -10,11 +10,18 @@ import pytest
 
 from ostan.common.v1 import case_pb2
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
-from ostan_kit.cases import CaseEngine
-from ostan_kit.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, OutOfRange, PermissionDenied
-from ostan_kit.models import CaseAuditRow, CaseHistoryRow, CaseRow, CaseTimerRow, IdempotencyRow, OutboxRow
-from ostan_kit.processes import load_processes
-from ostan_kit.tracking import make_code, parse_code
+from ostan_kit.cases.engine import CaseEngine
+from ostan_kit.persistence.models import CaseAuditRow, CaseHistoryRow, CaseRow, CaseTimerRow, IdempotencyRow, OutboxRow
+from ostan_kit.processes.definitions import load_processes
+from ostan_kit.runtime.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    PermissionDenied,
+)
+from ostan_kit.text.tracking import make_code, parse_code
 from tests.unit.cases_support import citizen, count_rows, event_subjects, service_folder, staff
 
 SERVICE = "foreign-nationals"

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.persian import ascii_digits, search_key
-from ostan_kit.registry import SERVICES
+from ostan_kit.catalogue.entries import load_catalogue
+from ostan_kit.runtime.registry import SERVICES
+from ostan_kit.text.persian import ascii_digits, search_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT.parent / "shared" / "seeds"
-ORGANISATION = ROOT / "kit" / "src" / "ostan_kit" / "data" / "organisation.yaml"
+ORGANISATION = ROOT / "kit" / "src" / "ostan_kit" / "catalogue" / "data" / "organisation.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -102,5 +102,5 @@ def test_every_title_and_booklet_id_is_in_its_seed(catalogues):
 
 def test_the_exported_json_schema_is_current(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "tools" / "export_schema.py"), str(tmp_path / "s.json")], check=True)
-    committed = ROOT / "kit" / "src" / "ostan_kit" / "data" / "catalogue.schema.json"
+    committed = ROOT / "kit" / "src" / "ostan_kit" / "catalogue" / "data" / "catalogue.schema.json"
     assert filecmp.cmp(tmp_path / "s.json", committed, shallow=False), "run tools/export_schema.py"

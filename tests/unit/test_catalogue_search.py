@@ -12,9 +12,9 @@ from ostan_gateway.listing import Filters, decode_cursor, encode_cursor, sort_en
 from ostan_gateway.problems import Problem
 from ostan_gateway.search import SearchIndex, query_terms
 from ostan_gateway.stats import COLUMNS, table1
-from ostan_kit.catalogue import load_catalogue, load_organisation
-from ostan_kit.persian import ZWNJ
-from ostan_kit.registry import SERVICES
+from ostan_kit.catalogue.entries import load_catalogue, load_organisation
+from ostan_kit.runtime.registry import SERVICES
+from ostan_kit.text.persian import ZWNJ
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = [

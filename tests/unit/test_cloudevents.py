@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from ostan_kit import cloudevents
+from ostan_kit.messaging import cloudevents
 
 
 def test_binary_mode_headers():

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ostan_kit.errors import FailedPrecondition, InvalidArgument
-from ostan_kit.processes import load_processes
+from ostan_kit.processes.definitions import load_processes
+from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument
 from tests.unit.cases_support import Clock, staff
 
 SERVICE = "political"

@@ -1,6 +1,6 @@
 import pytest
 
-from ostan_kit import fields
+from ostan_kit.processes import fields
 
 
 def test_a_valid_national_code_in_persian_digits():

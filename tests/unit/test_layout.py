@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ostan_kit.registry import SERVICES
+from ostan_kit.runtime.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DIRS = sorted((ROOT / "services").iterdir())

@@ -6,9 +6,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from ostan_kit.migrations import upgrade
-from ostan_kit.models import Base
-from ostan_kit.registry import SERVICES
+from ostan_kit.persistence.migrations import upgrade
+from ostan_kit.persistence.models import Base
+from ostan_kit.runtime.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 

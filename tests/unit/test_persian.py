@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ostan_kit.persian import (
+from ostan_kit.text.persian import (
     ZWNJ,
     ascii_digits,
     format_jalali_date,

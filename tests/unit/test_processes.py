@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
-from ostan_kit.errors import InvalidArgument
-from ostan_kit.processes import load_processes
+from ostan_kit.processes.definitions import load_processes
+from ostan_kit.runtime.errors import InvalidArgument
 
 ROOT = Path(__file__).resolve().parents[2]
 FOREIGN_NATIONALS = ROOT / "services" / "foreign-nationals" / "processes"

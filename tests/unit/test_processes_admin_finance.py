@@ -10,7 +10,7 @@ from datetime import UTC, timedelta
 import pytest
 
 from ostan.admin_finance.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from tests.unit.cases_support import attach, citizen, key, refusal, staff, step, written
 
 SERVICE = "admin-finance"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ostan.economic.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from tests.unit.cases_support import breach, broken, citizen, event_subjects, staff
 
 SERVICE = "economic"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from tests.unit.cases_support import breach, broken, citizen, event_subjects, staff
 
 SERVICE = "foreign-nationals"

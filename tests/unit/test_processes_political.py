@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ostan.political.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.actors import Actor
-from ostan_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from ostan_kit.security.actors import Actor
 from tests.unit.cases_support import breach, citizen, key, staff, start
 
 SERVICE = "political"

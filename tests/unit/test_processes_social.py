@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ostan.social.v1 import forms_pb2  # noqa: F401 — registers the forms
-from ostan_kit.actors import Actor
-from ostan_kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from ostan_kit.security.actors import Actor
 from tests.unit.cases_support import breach, broken, citizen, event_subjects, staff
 
 SERVICE = "social"

@@ -1,6 +1,6 @@
 import pytest
 
-from ostan_kit.tracking import make_code, normalise_code, parse_code
+from ostan_kit.text.tracking import make_code, normalise_code, parse_code
 
 
 def test_a_code_reads_back():

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ostan_kit.workdays import TEHRAN, WorkingCalendar
+from ostan_kit.text.workdays import TEHRAN, WorkingCalendar
 
 FRIDAY = WorkingCalendar()
 THURSDAY_FRIDAY = WorkingCalendar(weekend=("thursday", "friday"))

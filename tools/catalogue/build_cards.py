@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / ".." / "shared" / "seeds"
 sys.path.insert(0, str(REPO / "kit" / "src"))
 
-from ostan_kit.catalogue import CatalogueFile  # noqa: E402
-from ostan_kit.persian import ZWNJ, ascii_digits, search_key  # noqa: E402
+from ostan_kit.catalogue.entries import CatalogueFile  # noqa: E402
+from ostan_kit.text.persian import ZWNJ, ascii_digits, search_key  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # Seeds and their cards (IDs and order as the seed notes name them)

@@ -2,8 +2,8 @@ import uvicorn
 
 from ostan_gateway.app import create_app
 from ostan_gateway.settings import GatewaySettings
-from ostan_kit.logs import configure_logging
-from ostan_kit.telemetry import configure_tracing
+from ostan_kit.runtime.logs import configure_logging
+from ostan_kit.runtime.telemetry import configure_tracing
 
 
 def main() -> None:

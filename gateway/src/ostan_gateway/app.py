@@ -14,7 +14,7 @@ from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.problems import Problem
 from ostan_gateway.services import Services
 from ostan_gateway.settings import GatewaySettings
-from ostan_kit.catalogue import load_organisation
+from ostan_kit.catalogue.entries import load_organisation
 
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz"})
 

@@ -26,9 +26,9 @@ from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
 from ostan_gateway.problems import Problem
-from ostan_kit import fields
-from ostan_kit.actors import ACTOR_ID, ACTOR_KIND, Actor  # noqa: F401 — re-exported for callers
-from ostan_kit.catalogue import load_organisation
+from ostan_kit.catalogue.entries import load_organisation
+from ostan_kit.processes import fields
+from ostan_kit.security.actors import ACTOR_ID, ACTOR_KIND, Actor  # noqa: F401 — re-exported for callers
 
 # The secret the gateway and ``python -m ostan_gateway.tokens`` fall back to when
 # OSTAN_GATEWAY_JWT_SECRET is not set. Anyone can read it here: never deploy with it.

@@ -19,9 +19,9 @@ from ostan.common.v1 import case_pb2
 from ostan_gateway.auth import Caller, CurrentCaller
 from ostan_gateway.problems import Problem
 from ostan_gateway.services import Services
-from ostan_kit.persian import to_jalali
-from ostan_kit.registry import BY_CODE_PREFIX, SERVICES
-from ostan_kit.tracking import parse_code
+from ostan_kit.runtime.registry import BY_CODE_PREFIX, SERVICES
+from ostan_kit.text.persian import to_jalali
+from ostan_kit.text.tracking import parse_code
 
 router = APIRouter(tags=["cases"])
 

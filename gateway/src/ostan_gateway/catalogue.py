@@ -20,8 +20,8 @@ from ostan.common.v1 import catalogue_pb2
 from ostan_gateway import cpsv, listing, stats
 from ostan_gateway.search import SearchIndex
 from ostan_gateway.services import Services
-from ostan_kit.catalogue import Organisation
-from ostan_kit.errors import describe
+from ostan_kit.catalogue.entries import Organisation
+from ostan_kit.runtime.errors import describe
 
 # A catalogue that lacks a service is asked for again after at most this many seconds.
 RETRY_MISSING_SECONDS = 1.0

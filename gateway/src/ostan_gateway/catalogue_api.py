@@ -24,7 +24,7 @@ from ostan_gateway.listing import (
 )
 from ostan_gateway.problems import Problem
 from ostan_gateway.search import query_terms
-from ostan_kit.catalogue import json_schema
+from ostan_kit.catalogue.entries import json_schema
 
 router = APIRouter(tags=["catalogue"])
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ostan_kit.catalogue import Organisation
+from ostan_kit.catalogue.entries import Organisation
 
 BASE = "urn:ostan:"
 CONTEXT = {

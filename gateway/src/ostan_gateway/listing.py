@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from ostan_gateway.problems import Problem
-from ostan_kit.persian import search_key
+from ostan_kit.text.persian import search_key
 
 Scope = Literal["exclusive", "general", "shared", "unknown"]
 Kind = Literal["service", "sub-service", "process", "procedure", "service-card"]

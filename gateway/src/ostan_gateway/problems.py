@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ostan_kit.errors import RemoteError
+from ostan_kit.runtime.errors import RemoteError
 
 MEDIA_TYPE = "application/problem+json"
 

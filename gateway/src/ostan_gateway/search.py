@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ostan_kit.persian import normalise, search_key
+from ostan_kit.text.persian import normalise, search_key
 
 TITLE, GOAL, DETAIL = 100, 10, 1
 # Words are split on white space and punctuation of either script; a ZWNJ stays inside its word.

@@ -12,8 +12,8 @@ from opentelemetry import propagate
 
 from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc
 from ostan_gateway.problems import from_remote
-from ostan_kit.actors import Actor
-from ostan_kit.errors import describe
+from ostan_kit.runtime.errors import describe
+from ostan_kit.security.actors import Actor
 
 
 @dataclass

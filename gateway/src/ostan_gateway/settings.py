@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ostan_gateway.auth import DEV_SECRET
-from ostan_kit.registry import SERVICES
+from ostan_kit.runtime.registry import SERVICES
 
 
 def _default_addresses() -> dict[str, str]:

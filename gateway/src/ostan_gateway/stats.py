@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ostan_kit.catalogue import Organisation
+from ostan_kit.catalogue.entries import Organisation
 
 COLUMNS = ("services", "exclusive", "general", "shared", "with_clients")
 _EXPLAINING = {"contradiction", "missing-rows", "scrambled-table", "shifted-flags", "ambiguous"}

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from ostan_gateway.auth import SECRET_ENV, TokenVerifier, issue_token, secret_from_env
 from ostan_gateway.problems import Problem
-from ostan_kit import fields
-from ostan_kit.catalogue import load_organisation
+from ostan_kit.catalogue.entries import load_organisation
+from ostan_kit.processes import fields
 
 DESCRIPTION = f"""\
 Print a signed bearer token for the Ostan gateway, for LOCAL DEVELOPMENT AND TESTS ONLY.

@@ -1,3 +1,3 @@
-from ostan_kit.migrations import run_env
+from ostan_kit.persistence.migrations import run_env
 
 run_env()

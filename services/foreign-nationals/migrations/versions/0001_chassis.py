@@ -3,7 +3,7 @@
 Revision ID: 0001
 """
 
-from ostan_kit.migrations import chassis_0001_downgrade, chassis_0001_upgrade
+from ostan_kit.persistence.migrations import chassis_0001_downgrade, chassis_0001_upgrade
 
 revision = "0001"
 down_revision = None

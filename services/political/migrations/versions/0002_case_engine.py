@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from ostan_kit.migrations import chassis_0002_downgrade, chassis_0002_upgrade
+from ostan_kit.persistence.migrations import chassis_0002_downgrade, chassis_0002_upgrade
 
 revision = "0002"
 down_revision = "0001"

@@ -2,7 +2,7 @@ from pathlib import Path
 
 # Registers the application forms this service's process definitions name.
 from ostan.urban.v1 import forms_pb2  # noqa: F401
-from ostan_kit.service import run
+from ostan_kit.runtime.service import run
 
 ROOT = Path(__file__).resolve().parents[2]
 

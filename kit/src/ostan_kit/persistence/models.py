@@ -1,6 +1,6 @@
 """The tables every service has: its cases, their history, the outbox and idempotency keys.
 
-Each service's own Alembic history creates them (``ostan_kit.migrations``).
+Each service's own Alembic history creates them (``ostan_kit.persistence.migrations``).
 """
 
 from __future__ import annotations

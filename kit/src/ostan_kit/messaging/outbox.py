@@ -16,10 +16,10 @@ from opentelemetry import propagate
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ostan_kit import cloudevents
-from ostan_kit.bus import Bus
-from ostan_kit.db import Database, is_sqlite
-from ostan_kit.models import OutboxRow
+from ostan_kit.messaging import cloudevents
+from ostan_kit.messaging.bus import Bus
+from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.models import OutboxRow
 
 log = logging.getLogger(__name__)
 

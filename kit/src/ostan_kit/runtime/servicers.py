@@ -10,10 +10,10 @@ import grpc
 from google.protobuf import json_format
 
 from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc
-from ostan_kit.actors import Actor
-from ostan_kit.cases import Answer, CaseEngine
-from ostan_kit.catalogue import CatalogueEntry
-from ostan_kit.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated, rpc_method
+from ostan_kit.cases.engine import Answer, CaseEngine
+from ostan_kit.catalogue.entries import CatalogueEntry
+from ostan_kit.runtime.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated, rpc_method
+from ostan_kit.security.actors import Actor
 
 
 def entry_message(entry: CatalogueEntry, runs_as: str, process: str) -> catalogue_pb2.CatalogueEntry:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pycountry
 
-from ostan_kit.persian import ascii_digits, format_jalali_date, normalise, parse_jalali_date
+from ostan_kit.text.persian import ascii_digits, format_jalali_date, normalise, parse_jalali_date
 
 
 def text(value: Any) -> str:

@@ -1,0 +1,1 @@
+"""The case engine: one engine runs every process definition of a service."""

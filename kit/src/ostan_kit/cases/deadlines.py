@@ -1,0 +1,138 @@
+"""SLAs: when a state or a process is due, the timers that warn at 80% and breach at 100%, and
+firing them. Timers are rows in the service's own database, fired by the service itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ostan_kit.cases.projection import aware
+from ostan_kit.cases.records import Change, record
+from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.models import CaseRow, CaseTimerRow
+from ostan_kit.processes.definitions import ProcessDefinition
+from ostan_kit.security.actors import SYSTEM
+from ostan_kit.text.workdays import WorkingCalendar
+
+WARNING_SHARE = 0.8
+EVENTS = {
+    "state-warning": "sla-warning",
+    "state-breach": "sla-breached",
+    "process-warning": "process-sla-warning",
+    "process-breach": "process-sla-breached",
+}
+
+
+class Deadlines:
+    def __init__(self, calendar: WorkingCalendar) -> None:
+        self.calendar = calendar
+
+    def due(self, now: datetime, working: float | None, calendar: float | None, share: float = 1.0):
+        """When ``share`` of an SLA has passed: in working days on the Jalali calendar, or in
+        calendar days where the source counts those."""
+        if working:
+            return self.calendar.add(now, working * share)
+        if calendar:
+            return now + timedelta(days=calendar * share)
+        return None
+
+    def enter_state(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
+        """Set the assignee and deadline of the state the case has just entered, with its timers."""
+        state = definition.states[case.state]
+        case.assigned_role = state.assignee_role
+        case.outcome = state.outcome
+        case.state_entered_at = now
+        case.state_version = case.version
+        case.breached = False
+        case.state_due_at = self.due(now, state.sla_days, state.sla_calendar_days)
+        if case.state_due_at:
+            for kind, share in (("state-warning", WARNING_SHARE), ("state-breach", 1.0)):
+                session.add(
+                    CaseTimerRow(
+                        case_id=case.id,
+                        kind=kind,
+                        state=case.state,
+                        state_version=case.version,
+                        fire_at=self.due(now, state.sla_days, state.sla_calendar_days, share),
+                    )
+                )
+
+    def start_process(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
+        """The whole process's warning and breach timers, when its definition has an SLA."""
+        if not case.process_due_at:
+            return
+        for kind, share in (("process-warning", WARNING_SHARE), ("process-breach", 1.0)):
+            session.add(
+                CaseTimerRow(
+                    case_id=case.id,
+                    kind=kind,
+                    state="",
+                    state_version=0,
+                    fire_at=self.due(now, definition.sla_days, definition.sla_calendar_days, share),
+                )
+            )
+
+
+class TimerFiring:
+    """Fires due timers, each in its own transaction with its event, so a restart loses none and
+    fires none twice."""
+
+    def __init__(
+        self,
+        service: str,
+        database: Database,
+        definition_of: Callable[[CaseRow], ProcessDefinition],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.service = service
+        self.database = database
+        self.definition_of = definition_of
+        self.clock = clock
+
+    async def fire_due(self, limit: int = 100) -> int:
+        """Returns how many fired (stale ones included)."""
+        now = self.clock()
+        query = (
+            select(CaseTimerRow.id)
+            .where(CaseTimerRow.fired_at.is_(None), CaseTimerRow.fire_at <= now)
+            .order_by(CaseTimerRow.fire_at, CaseTimerRow.id)
+            .limit(limit)
+        )
+        async with self.database.session() as session:
+            due = list(await session.scalars(query))
+        for timer_id in due:
+            await self._fire(timer_id, now)
+        return len(due)
+
+    async def _fire(self, timer_id: int, now: datetime) -> None:
+        locking = not is_sqlite(self.database.url)
+        async with self.database.transaction() as session:
+            query = select(CaseTimerRow).where(CaseTimerRow.id == timer_id, CaseTimerRow.fired_at.is_(None))
+            if locking:
+                query = query.with_for_update(skip_locked=True)
+            timer = await session.scalar(query)
+            if timer is None:
+                return  # another replica fired it
+            timer.fired_at = now
+            case = await session.get(CaseRow, timer.case_id, with_for_update=locking)
+            assert case is not None
+            stale = case.outcome is not None or (
+                timer.kind.startswith("state-") and (case.state != timer.state or case.state_version != timer.state_version)
+            )
+            if stale:
+                return
+            definition = self.definition_of(case)
+            detail: dict[str, Any] = {"timer": timer.kind, "due_at": aware(timer.fire_at).isoformat()}
+            if timer.kind == "state-breach":
+                # Overdue: the case escalates to the definition's supervisor role.
+                case.breached = True
+                case.assigned_role = definition.supervisor_role
+                case.version += 1
+                case.updated_at = now
+                detail["escalated_to"] = definition.supervisor_role
+            change = Change(SYSTEM, "system", "sla", EVENTS[timer.kind], case.state, now)
+            record(session, self.service, case, change, detail)

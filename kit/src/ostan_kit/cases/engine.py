@@ -1,0 +1,386 @@
+"""The case engine: one engine runs every process definition of a service.
+
+Every change to a case is one database transaction: the case row (guarded by its version), a
+history row, an audit row, its SLA timers and its CloudEvent in the outbox commit together or
+not at all. Every mutating call carries an idempotency key; a replay returns the first answer.
+The engine resolves what a call asks for and puts together the parts that do the work: access
+(who may), idempotency, records (history, audit, event), deadlines (SLA timers), projection
+(how a case is shown) and documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import Message
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ostan.common.v1 import case_pb2
+from ostan_kit.cases.access import Access, stale
+from ostan_kit.cases.deadlines import Deadlines, TimerFiring
+from ostan_kit.cases.documents import LocalDocumentStore, check_document, require_documents
+from ostan_kit.cases.idempotency import Answer, Idempotency, check_key, request_hash
+from ostan_kit.cases.projection import case_view, history_entry
+from ostan_kit.cases.records import Change, advance, record
+from ostan_kit.catalogue.entries import CatalogueEntry
+from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.models import CaseCommentRow, CaseDocumentRow, CaseHistoryRow, CaseRow, CaseSequenceRow
+from ostan_kit.processes.definitions import DefinitionError, ProcessBook, ProcessDefinition, check_guards
+from ostan_kit.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from ostan_kit.runtime.registry import SERVICES
+from ostan_kit.security.actors import APPLICANT, Actor
+from ostan_kit.text.persian import jalali_year, normalise
+from ostan_kit.text.tracking import make_code, normalise_code
+from ostan_kit.text.workdays import WorkingCalendar
+
+__all__ = ["Answer", "CaseEngine", "Resolved"]
+
+MAX_PAGE_SIZE = 200
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The definition a new case follows, the process slug it runs under and the office."""
+
+    definition: ProcessDefinition
+    process: str
+    office: str
+
+
+class CaseEngine:
+    def __init__(
+        self,
+        service: str,
+        database: Database,
+        book: ProcessBook,
+        catalogue: list[CatalogueEntry],
+        documents: LocalDocumentStore,
+        calendar: WorkingCalendar,
+        clock: Callable[[], datetime] = utcnow,
+        offices: set[str] | None = None,
+    ) -> None:
+        self.service = service
+        self.prefix = SERVICES[service].code_prefix
+        self.database = database
+        self.book = book
+        self.catalogue = {entry.slug: entry for entry in catalogue}
+        self.by_service_id = {entry.service_id: entry for entry in catalogue if entry.service_id}
+        self.documents = documents
+        self.calendar = calendar
+        self.clock = clock
+        self.offices = offices if offices is not None else {entry.office for entry in catalogue}
+        self.access = Access(self.offices)
+        self.idempotency = Idempotency(database, clock)
+        self.deadlines = Deadlines(calendar)
+        self.timers = TimerFiring(service, database, self.definition_of, clock)
+        for definition in book.latest.values():
+            unknown = [slug for slug in definition.catalogue if slug not in self.catalogue]
+            if unknown:
+                raise DefinitionError(f"{definition.origin}: catalogue entries {unknown} are not in this service's catalogue")
+
+    # -- what runs how -------------------------------------------------------------------
+    def runs_as(self, entry: CatalogueEntry) -> tuple[str, str]:
+        """("own" | "generic" | "record", process slug) for a catalogue entry."""
+        if entry.slug in self.book.by_entry:
+            return "own", self.book.by_entry[entry.slug].slug
+        if entry.has_clients:
+            return "generic", entry.slug
+        return "record", ""
+
+    def resolve(self, process: str) -> Resolved:
+        name = process.strip()
+        if name in self.book.latest and name != self.book.generic.slug:
+            definition = self.book.latest[name]
+            entry = self.catalogue.get(definition.catalogue[0]) if definition.catalogue else None
+            return Resolved(definition, definition.slug, entry.office if entry else "")
+        entry = self.catalogue.get(name) or self.by_service_id.get(name)
+        if entry is not None:
+            runs_as, slug = self.runs_as(entry)
+            if runs_as == "own":
+                return Resolved(self.book.latest[slug], slug, entry.office)
+            if runs_as == "generic":
+                return Resolved(self.book.generic, entry.slug, entry.office)
+            raise InvalidArgument(
+                f"{entry.slug} is described in the catalogue but not run as a case (it has no external clients)",
+                [FieldViolation("process", "this catalogue entry is a record only")],
+            )
+        known = ", ".join(self.book.own()) or "none"
+        raise InvalidArgument(
+            f"the {self.service} service runs no process {process!r}",
+            [FieldViolation("process", f"unknown process; own processes: {known}; or a catalogue entry")],
+        )
+
+    def definition_of(self, case: CaseRow) -> ProcessDefinition:
+        return self.book.version(case.definition, case.process_version)
+
+    # -- reading -------------------------------------------------------------------------
+    async def _load(self, session: AsyncSession, actor: Actor, code: str, *, lock: bool = False) -> CaseRow:
+        try:
+            code = normalise_code(code)
+        except ValueError as error:
+            raise InvalidArgument(str(error), [FieldViolation("code", str(error))]) from error
+        query = select(CaseRow).where(CaseRow.code == code)
+        if lock and not is_sqlite(self.database.url):
+            query = query.with_for_update()
+        case = await session.scalar(query)
+        if case is None or not self.access.may_see(actor, case):
+            # A case the caller may not see is as good as absent: its existence is not told.
+            raise NotFound(f"no case {code} in the {self.service} service")
+        return case
+
+    async def view(self, session: AsyncSession, case: CaseRow, *, full: bool = True) -> case_pb2.Case:
+        return await case_view(session, self.service, case, full=full)
+
+    async def get(self, actor: Actor, code: str) -> case_pb2.Case:
+        async with self.database.session() as session:
+            return await self.view(session, await self._load(session, actor, code))
+
+    async def history(self, actor: Actor, code: str) -> list[case_pb2.HistoryEntry]:
+        async with self.database.session() as session:
+            case = await self._load(session, actor, code)
+            rows = await session.scalars(
+                select(CaseHistoryRow).where(CaseHistoryRow.case_id == case.id).order_by(CaseHistoryRow.id)
+            )
+            return [history_entry(row) for row in rows]
+
+    async def allowed_actions(self, actor: Actor, code: str) -> list[case_pb2.AllowedAction]:
+        async with self.database.session() as session:
+            case = await self._load(session, actor, code)
+        definition = self.definition_of(case)
+        return [
+            case_pb2.AllowedAction(
+                name=action.name,
+                title_fa=action.title_fa,
+                to_state=action.to,
+                requires_documents=action.requires_documents,
+                requires_comment=action.requires_comment,
+                fields=list(action.fields),
+            )
+            for action in definition.actions_from(case.state)
+            if self.access.acting_role(actor, case, action.roles)
+        ]
+
+    async def list(self, actor: Actor, request: case_pb2.ListCasesRequest) -> tuple[list[case_pb2.Case], str]:
+        size = request.page_size or 50
+        if not 0 < size <= MAX_PAGE_SIZE:
+            raise InvalidArgument("bad page size", [FieldViolation("page_size", f"1 to {MAX_PAGE_SIZE}")])
+        offset = int(request.page_token) if request.page_token.isdigit() else 0
+        if request.page_token and not request.page_token.isdigit():
+            raise InvalidArgument("bad page token", [FieldViolation("page_token", "start again")])
+        query: Select = select(CaseRow)
+        if actor.kind == "citizen":
+            query = query.where(CaseRow.applicant_id == actor.subject)
+        elif actor.kind == "staff" and actor.office in self.offices:
+            query = query.where(CaseRow.office == actor.office)
+        else:
+            raise PermissionDenied("only the office's staff and applicants see its cases")
+        if request.role:
+            if actor.kind == "staff" and request.role not in actor.roles:
+                raise PermissionDenied(f"the caller does not hold the role {request.role!r}")
+            query = query.where(CaseRow.assigned_role == request.role, CaseRow.outcome.is_(None))
+        for column, value in (
+            (CaseRow.state, request.state),
+            (CaseRow.process, request.process),
+            (CaseRow.applicant_id, normalise(request.applicant)),
+        ):
+            if value:
+                query = query.where(column == value)
+        if request.code:
+            query = query.where(CaseRow.code.startswith(normalise(request.code).upper(), autoescape=True))
+        if request.HasField("created_from"):
+            query = query.where(CaseRow.created_at >= request.created_from.ToDatetime(UTC))
+        if request.HasField("created_to"):
+            query = query.where(CaseRow.created_at < request.created_to.ToDatetime(UTC))
+        # The inbox order: the nearest deadline first, cases without one after, oldest first.
+        query = query.order_by(
+            CaseRow.state_due_at.is_(None), CaseRow.state_due_at, CaseRow.created_at, CaseRow.id
+        )
+        async with self.database.session() as session:
+            rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
+            views = [await self.view(session, row, full=False) for row in rows[:size]]
+        return views, (str(offset + size) if len(rows) > size else "")
+
+    # -- changing ------------------------------------------------------------------------
+    async def start(self, actor: Actor, process: str, data: dict[str, Any], key: str) -> Answer:
+        check_key(key)
+        resolved = self.resolve(process)
+        definition = resolved.definition
+        role = self.access.acting_role(actor, None, definition.start.roles)
+        if role is None or (actor.kind == "staff" and resolved.office and actor.office != resolved.office):
+            raise PermissionDenied(
+                f"starting {resolved.process} takes one of the roles {definition.start.roles}"
+                + (f" in the office {resolved.office}" if resolved.office else "")
+            )
+        stored = definition.validate_form(data)
+        now = self.clock()
+        check_guards(definition.start.guards, stored, now)
+
+        async def change(session: AsyncSession) -> tuple[Message, str]:
+            year = jalali_year(now)
+            code = make_code(self.prefix, year, await self._next_sequence(session, year))
+            applicant_id, applicant_name = self._applicant(actor, definition, stored)
+            state = definition.states[definition.start.state]
+            case = CaseRow(
+                code=code,
+                process=resolved.process,
+                process_version=definition.version,
+                definition=definition.slug,
+                office=resolved.office,
+                state=definition.start.state,
+                data=stored,
+                version=1,
+                applicant_id=applicant_id,
+                applicant_name=applicant_name,
+                assigned_role=state.assignee_role,
+                state_version=1,
+                state_entered_at=now,
+                state_due_at=None,
+                process_due_at=self.deadlines.due(now, definition.sla_days, definition.sla_calendar_days),
+                outcome=state.outcome,
+                breached=False,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(case)
+            await session.flush()
+            self.deadlines.enter_state(session, case, definition, now)
+            self.deadlines.start_process(session, case, definition, now)
+            record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored)
+            return await self.view(session, case), code
+
+        return await self.idempotency.once(
+            key, "start", request_hash(resolved.process, data), case_pb2.Case, change
+        )
+
+    @staticmethod
+    def _applicant(actor: Actor, definition: ProcessDefinition, form: dict[str, Any]) -> tuple[str, str]:
+        """A citizen applies for themselves; staff apply for whom the form names."""
+        if actor.kind == "citizen":
+            return actor.subject, actor.name or form.get("full_name", "")
+        fields = definition.applicant
+        identity = form.get(fields.id) if fields else form.get("national_code") or form.get("document_number")
+        name = form.get(fields.name or "full_name") if fields else form.get("full_name")
+        return str(identity or ""), str(name or "")
+
+    @staticmethod
+    async def _next_sequence(session: AsyncSession, year: int) -> int:
+        """The year's next sequence number; the row lock serialises concurrent starts."""
+        taken = await session.scalar(
+            update(CaseSequenceRow)
+            .where(CaseSequenceRow.year == year)
+            .values(next_value=CaseSequenceRow.next_value + 1)
+            .returning(CaseSequenceRow.next_value - 1)
+        )
+        if taken is not None:
+            return taken
+        await session.execute(insert(CaseSequenceRow).values(year=year, next_value=2))
+        return 1
+
+    async def act(
+        self,
+        actor: Actor,
+        code: str,
+        action_name: str,
+        expected_version: int,
+        comment: str,
+        data: dict[str, Any],
+        key: str,
+    ) -> Answer:
+        check_key(key)
+        hashed = request_hash(code, action_name, expected_version, comment, data)
+
+        async def change(session: AsyncSession) -> tuple[Message, str]:
+            case = await self._load(session, actor, code, lock=True)
+            definition = self.definition_of(case)
+            action = self.access.allowed_action(actor, case, definition, action_name)
+            fields = definition.validate_action_data(action, data)
+            text = normalise(comment)
+            if action.requires_comment and not text:
+                raise InvalidArgument(
+                    f"{action.name} needs a comment", [FieldViolation("comment", "is required for this action")]
+                )
+            now = self.clock()
+            check_guards(action.guards, {**case.data, **fields}, now)
+            await require_documents(session, case, action)
+            if expected_version and expected_version != case.version:
+                raise stale(case)
+            from_state = case.state
+            role = self.access.role(actor, case, action)
+            # An action's fields (a decision, a date, a reason) join the case's record.
+            await advance(session, case, now, state=action.to, data={**case.data, **fields})
+            self.deadlines.enter_state(session, case, definition, now)
+            if text:
+                session.add(
+                    CaseCommentRow(
+                        case_id=case.id, author_id=actor.subject, author_role=role, text=text, action=action.name, at=now
+                    )
+                )
+            record(session, self.service, case, Change(actor, role, action.name, action.event_name, from_state, now, text), fields)
+            return await self.view(session, case), case.code
+
+        return await self.idempotency.once(key, f"act:{code}", hashed, case_pb2.Case, change)
+
+    async def attach(
+        self,
+        actor: Actor,
+        code: str,
+        kind: str,
+        filename: str,
+        content_type: str,
+        content: bytes,
+        key: str,
+    ) -> Answer:
+        key = check_key(key)
+        sha256 = hashlib.sha256(content).hexdigest()
+        hashed = request_hash(code, kind, filename, content_type, sha256)
+        operation = f"attach:{code}"
+        replay = await self.idempotency.replay(key, operation, hashed, case_pb2.AttachDocumentResponse)
+        if replay is not None:
+            return replay  # the first answer, even if the case has moved on since
+        async with self.database.session() as session:
+            case = await self._load(session, actor, code)
+        definition = self.definition_of(case)
+        check_document(definition, case.process, kind, content_type, content)
+        if case.outcome is not None:
+            raise FailedPrecondition(f"the case is closed ({case.outcome})", reason="CASE_CLOSED")
+
+        async def change(session: AsyncSession) -> tuple[Message, str]:
+            case = await self._load(session, actor, code, lock=True)
+            now = self.clock()
+            self.documents.put(content)
+            session.add(
+                CaseDocumentRow(
+                    case_id=case.id,
+                    kind=kind,
+                    filename=normalise(filename)[:255] or kind,
+                    content_type=content_type,
+                    size=len(content),
+                    sha256=sha256,
+                    attached_at=now,
+                    attached_by=actor.subject,
+                )
+            )
+            await advance(session, case, now)
+            role = self.access.acting_role(actor, case, [APPLICANT, *actor.roles]) or ""
+            detail = {"kind": kind, "sha256": sha256, "size": len(content), "content_type": content_type}
+            record(session, self.service, case, Change(actor, role, "attach", "document-attached", case.state, now), detail)
+            await session.flush()
+            view = await self.view(session, case)
+            document = next(d for d in reversed(view.documents) if d.sha256 == sha256 and d.kind == kind)
+            return case_pb2.AttachDocumentResponse(case=view, document=document), case.code
+
+        return await self.idempotency.once(key, operation, hashed, case_pb2.AttachDocumentResponse, change)
+
+    # -- timers --------------------------------------------------------------------------
+    async def fire_due_timers(self, limit: int = 100) -> int:
+        """Fire the SLA timers that are due (see ``deadlines.TimerFiring``)."""
+        return await self.timers.fire_due(limit)

@@ -1,0 +1,97 @@
+"""Idempotent changes: a mutating call runs once under its key, in the same transaction that keeps
+its answer; a replay of the key answers the first answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.message import Message
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ostan_kit.persistence.db import Database
+from ostan_kit.persistence.models import IdempotencyRow
+from ostan_kit.runtime.errors import FieldViolation, InvalidArgument
+
+MAX_KEY_LENGTH = 200
+
+Change = Callable[[AsyncSession], Awaitable[tuple[Message, str]]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a mutating call answers, and whether it is the replay of a first answer."""
+
+    message: Message
+    replayed: bool
+
+
+def request_hash(*parts: Any) -> str:
+    canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidArgument(
+            "an idempotency key is required",
+            [FieldViolation("idempotency_key", f"required, 1 to {MAX_KEY_LENGTH} characters")],
+        )
+    return key
+
+
+class Idempotency:
+    def __init__(self, database: Database, clock: Callable[[], datetime]) -> None:
+        self.database = database
+        self.clock = clock
+
+    async def replay(self, key: str, operation: str, hashed: str, kind: type[Message]) -> Answer | None:
+        async with self.database.session() as session:
+            row = await session.get(IdempotencyRow, key)
+        if row is None:
+            return None
+        if row.request_hash != hashed or row.operation != operation:
+            raise InvalidArgument(
+                "the idempotency key was used for a different request",
+                [FieldViolation("idempotency_key", "already used with another request")],
+            )
+        message = kind()
+        message.ParseFromString(row.response or b"")
+        return Answer(message, replayed=True)
+
+    async def once(self, key: str, operation: str, hashed: str, kind: type[Message], change: Change) -> Answer:
+        """Run ``change`` in one transaction that also keeps its answer under ``key``."""
+        key = check_key(key)
+        replay = await self.replay(key, operation, hashed, kind)
+        if replay is not None:
+            return replay
+        for attempt in range(3):
+            try:
+                async with self.database.transaction() as session:
+                    message, code = await change(session)
+                    session.add(
+                        IdempotencyRow(
+                            key=key,
+                            operation=operation,
+                            request_hash=hashed,
+                            case_code=code,
+                            created_at=self.clock(),
+                            response=message.SerializeToString(deterministic=True),
+                        )
+                    )
+                return Answer(message, replayed=False)
+            except IntegrityError:
+                # The same key committed meanwhile (answer as its replay), or two starts raced
+                # to open a new year's sequence (try again).
+                replay = await self.replay(key, operation, hashed, kind)
+                if replay is not None:
+                    return replay
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")

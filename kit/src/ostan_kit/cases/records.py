@@ -1,0 +1,100 @@
+"""What every change to a case writes beside the case row, in the change's own transaction: the
+next version (guarded by the version read), a history row, an audit row and its CloudEvent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ostan.common.v1 import events_pb2
+from ostan_kit.cases.access import stale
+from ostan_kit.messaging.outbox import add_event
+from ostan_kit.persistence.models import CaseAuditRow, CaseHistoryRow, CaseRow
+from ostan_kit.security.actors import Actor
+from ostan_kit.text.persian import to_jalali
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change: who made it, in which role, by which action, as which event."""
+
+    actor: Actor
+    role: str
+    action: str
+    event: str
+    from_state: str
+    at: datetime
+    comment: str = ""
+
+
+async def advance(session: AsyncSession, case: CaseRow, now: datetime, **changes: Any) -> None:
+    """Write ``changes`` and the next version, only if the case is still at the version read:
+    two officers acting at once get one success and one conflict."""
+    values = {**changes, "version": case.version + 1, "updated_at": now}
+    changed = await session.execute(
+        update(CaseRow)
+        .where(CaseRow.id == case.id, CaseRow.version == case.version)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:
+        raise stale(case)
+    for name, value in values.items():  # the row now holds these: no need to read it back
+        set_committed_value(case, name, value)
+
+
+def record(session: AsyncSession, service: str, case: CaseRow, change: Change, detail: dict[str, Any]) -> None:
+    """History, audit and the CloudEvent of one change, in the caller's transaction."""
+    session.add(
+        CaseHistoryRow(
+            case_id=case.id,
+            event=change.event,
+            action=change.action,
+            from_state=change.from_state,
+            to_state=case.state,
+            actor_id=change.actor.subject,
+            actor_role=change.role,
+            comment=change.comment,
+            version=case.version,
+            at=change.at,
+        )
+    )
+    session.add(
+        CaseAuditRow(
+            case_id=case.id,
+            at=change.at,
+            actor_id=change.actor.subject,
+            actor_kind=change.actor.kind,
+            actor_role=change.role,
+            operation=change.action,
+            detail={
+                "event": change.event, "from": change.from_state, "to": case.state, "version": case.version, **detail
+            },
+        )
+    )
+    message = events_pb2.CaseEvent(
+        case_code=case.code,
+        service=service,
+        process=case.process,
+        process_version=case.process_version,
+        event=change.event,
+        from_state=change.from_state,
+        to_state=case.state,
+        actor_role=change.role,
+        occurred_at_jalali=to_jalali(change.at),
+    )
+    message.occurred_at.FromDatetime(change.at)
+    message.data.update(detail)
+    add_event(
+        session,
+        service=service,
+        subject=f"ostan.{service}.{case.process}.{change.event}",
+        ce_subject=case.code,
+        message=message,
+        time=change.at,
+    )

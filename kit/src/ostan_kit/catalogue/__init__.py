@@ -1,0 +1,1 @@
+"""The service catalogue's schema and loading."""

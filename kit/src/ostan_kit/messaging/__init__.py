@@ -1,0 +1,1 @@
+"""The event bus: NATS JetStream, CloudEvents, the transactional outbox and its relay."""

@@ -1,0 +1,1 @@
+"""Process definitions as data: loading, checking, forms and guards."""

@@ -1,0 +1,1 @@
+"""Persian text, the Jalali working calendar and tracking codes."""
