@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import orjson
 from fastapi import FastAPI, Request, Response
 
-from ostan_gateway import cases_api, catalogue_api, problems
+from ostan_gateway import cases_api, catalogue_api, problems, processes_api
 from ostan_gateway.auth import TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.problems import Problem
@@ -29,6 +29,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.services = services
         app.state.catalogue = CatalogueAggregate(
             services, app.state.organisation, settings.catalogue_deadline, settings.catalogue_ttl_seconds
+        )
+        app.state.processes = processes_api.ProcessAggregate(
+            services, settings.catalogue_deadline, settings.catalogue_ttl_seconds
         )
         yield
         await services.close()
@@ -56,6 +59,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.token_verifier = TokenVerifier(settings.jwt_secret)
     app.include_router(catalogue_api.router)
     app.include_router(cases_api.router)
+    app.include_router(processes_api.router)
 
     def services_of(request: Request) -> Services:
         return request.app.state.services

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from pydantic import BaseModel, ConfigDict, Field
@@ -292,6 +294,37 @@ async def attach_document(
     body = case_body(answer.case)
     body["document"] = next(d for d in body["documents"] if d["sha256"] == answer.document.sha256)
     return body
+
+
+@router.get(
+    "/v1/cases/{code}/documents/{sha256}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The document as stored."}},
+)
+async def download_document(
+    code: str, sha256: Annotated[str, PathParam(pattern="^[0-9a-fA-F]{64}$")], request: Request, who: CurrentCaller
+) -> Response:
+    """One of the case's documents, by the SHA-256 the case lists, for the applicant and the
+    office's staff; anyone else gets 404, as if the case did not exist."""
+    service = _service_of_code(request, code)
+    answer = await _call(request, who, service, "GetDocument", case_pb2.GetDocumentRequest(code=code, sha256=sha256))
+    document = answer.document
+    return Response(
+        answer.content,
+        media_type=document.content_type,
+        headers={
+            "Content-Disposition": content_disposition(document.filename or document.kind),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header that keeps a Persian file name (RFC 6266, RFC 8187) with an ASCII
+    fallback for old clients."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename) or "document"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @router.get("/v1/cases/{code}/history")

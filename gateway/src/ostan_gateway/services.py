@@ -10,7 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import propagate
 
-from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc
+from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc, process_pb2_grpc
 from ostan_gateway.problems import from_remote
 from ostan_kit.runtime.errors import describe
 from ostan_kit.security.actors import Actor
@@ -23,6 +23,7 @@ class ServiceClient:
     channel: grpc.aio.Channel
     catalogue: catalogue_pb2_grpc.CatalogueServiceStub
     cases: case_pb2_grpc.CaseServiceStub
+    processes: process_pb2_grpc.ProcessServiceStub
     health: health_pb2_grpc.HealthStub
 
 
@@ -44,6 +45,7 @@ class Services:
                 channel=channel,
                 catalogue=catalogue_pb2_grpc.CatalogueServiceStub(channel),
                 cases=case_pb2_grpc.CaseServiceStub(channel),
+                processes=process_pb2_grpc.ProcessServiceStub(channel),
                 health=health_pb2_grpc.HealthStub(channel),
             )
 

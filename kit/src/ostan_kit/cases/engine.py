@@ -25,7 +25,7 @@ from ostan_kit.cases.access import Access, stale
 from ostan_kit.cases.deadlines import Deadlines, TimerFiring
 from ostan_kit.cases.documents import LocalDocumentStore, check_document, require_documents
 from ostan_kit.cases.idempotency import Answer, Idempotency, check_key, request_hash
-from ostan_kit.cases.projection import case_view, history_entry
+from ostan_kit.cases.projection import case_view, document_message, history_entry
 from ostan_kit.cases.records import Change, advance, record
 from ostan_kit.catalogue.entries import CatalogueEntry
 from ostan_kit.persistence.db import Database, is_sqlite
@@ -151,6 +151,20 @@ class CaseEngine:
                 select(CaseHistoryRow).where(CaseHistoryRow.case_id == case.id).order_by(CaseHistoryRow.id)
             )
             return [history_entry(row) for row in rows]
+
+    async def document(self, actor: Actor, code: str, sha256: str) -> tuple[case_pb2.CaseDocument, bytes]:
+        """One of the case's documents and its content, for whoever may see the case."""
+        async with self.database.session() as session:
+            case = await self._load(session, actor, code)
+            row = await session.scalar(
+                select(CaseDocumentRow)
+                .where(CaseDocumentRow.case_id == case.id, CaseDocumentRow.sha256 == sha256.strip().lower())
+                .order_by(CaseDocumentRow.id.desc())
+                .limit(1)
+            )
+        if row is None:
+            raise NotFound(f"case {case.code} has no document {sha256!r}")
+        return document_message(row), self.documents.get(row.sha256)
 
     async def allowed_actions(self, actor: Actor, code: str) -> list[case_pb2.AllowedAction]:
         async with self.database.session() as session:

@@ -45,16 +45,7 @@ async def case_view(session: AsyncSession, service: str, case: CaseRow, *, full:
         documents = await session.scalars(
             select(CaseDocumentRow).where(CaseDocumentRow.case_id == case.id).order_by(CaseDocumentRow.id)
         )
-        for row in documents:
-            document = message.documents.add(
-                kind=row.kind,
-                filename=row.filename,
-                content_type=row.content_type,
-                size=row.size,
-                sha256=row.sha256,
-                attached_by=row.attached_by,
-            )
-            document.attached_at.FromDatetime(aware(row.attached_at))
+        message.documents.extend(document_message(row) for row in documents)
         comments = await session.scalars(
             select(CaseCommentRow).where(CaseCommentRow.case_id == case.id).order_by(CaseCommentRow.id)
         )
@@ -64,6 +55,19 @@ async def case_view(session: AsyncSession, service: str, case: CaseRow, *, full:
             )
             comment.at.FromDatetime(aware(row.at))
     return message
+
+
+def document_message(row: CaseDocumentRow) -> case_pb2.CaseDocument:
+    document = case_pb2.CaseDocument(
+        kind=row.kind,
+        filename=row.filename,
+        content_type=row.content_type,
+        size=row.size,
+        sha256=row.sha256,
+        attached_by=row.attached_by,
+    )
+    document.attached_at.FromDatetime(aware(row.attached_at))
+    return document
 
 
 def history_entry(row: CaseHistoryRow) -> case_pb2.HistoryEntry:

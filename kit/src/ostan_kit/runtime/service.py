@@ -16,7 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc
+from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc, process_pb2, process_pb2_grpc
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.catalogue.entries import load_catalogue
@@ -27,7 +27,7 @@ from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.processes.definitions import load_processes
 from ostan_kit.runtime.logs import configure_logging
 from ostan_kit.runtime.registry import SERVICES
-from ostan_kit.runtime.servicers import CaseServicer, CatalogueServicer
+from ostan_kit.runtime.servicers import CaseServicer, CatalogueServicer, ProcessServicer
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
 from ostan_kit.runtime.telemetry import configure_tracing
 from ostan_kit.text.workdays import WorkingCalendar
@@ -39,6 +39,7 @@ STEP_SECONDS = 3.0
 
 CATALOGUE = catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name
 CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
+PROCESSES = process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -98,19 +99,24 @@ class OfficeService:
             CatalogueServicer(self.settings.service, self.catalogue, self.engine), self.server
         )
         case_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(self.engine, self.relay.wake), self.server)
+        process_pb2_grpc.add_ProcessServiceServicer_to_server(
+            ProcessServicer(self.settings.service, self.engine.book), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if self.settings.reflection:
             reflection.enable_server_reflection(
-                (CATALOGUE, CASES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+                (CATALOGUE, CASES, PROCESSES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
             )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = self.server.add_insecure_port(address)
         if not self.port:
             raise RuntimeError(f"cannot listen on {address}")
-        for name in ("", CATALOGUE, CASES):
+        for name in ("", CATALOGUE, CASES, PROCESSES):
             await self.health.set(name, NOT_SERVING)
-        # The catalogue is served from memory: it needs neither the database nor the bus.
+        # The catalogue and the processes are served from memory: they need neither the
+        # database nor the bus.
         await self.health.set(CATALOGUE, SERVING)
+        await self.health.set(PROCESSES, SERVING)
         await self.server.start()
         self.bus.start()
         self.relay.start()

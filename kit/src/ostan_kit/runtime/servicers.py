@@ -9,9 +9,11 @@ from collections.abc import Callable
 import grpc
 from google.protobuf import json_format
 
-from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc
+from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc, process_pb2, process_pb2_grpc
 from ostan_kit.cases.engine import Answer, CaseEngine
 from ostan_kit.catalogue.entries import CatalogueEntry
+from ostan_kit.processes.definitions import ProcessBook, ProcessDefinition
+from ostan_kit.processes.schema import describe
 from ostan_kit.runtime.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated, rpc_method
 from ostan_kit.security.actors import Actor
 
@@ -154,9 +156,46 @@ class CaseServicer(case_pb2_grpc.CaseServiceServicer):
         return case_pb2.GetHistoryResponse(entries=await self.engine.history(actor_of(context), request.code))
 
     @rpc_method
+    async def GetDocument(self, request, context):  # noqa: N802
+        document, content = await self.engine.document(actor_of(context), request.code, request.sha256)
+        return case_pb2.GetDocumentResponse(document=document, content=content)
+
+    @rpc_method
     async def ListAllowedActions(self, request, context):  # noqa: N802
         actions = await self.engine.allowed_actions(actor_of(context), request.code)
         return case_pb2.ListAllowedActionsResponse(actions=actions)
+
+
+class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
+    """Every process the service runs, described for a frontend; public, like the catalogue."""
+
+    def __init__(self, service: str, book: ProcessBook) -> None:
+        self.service = service
+        self.descriptions = {
+            definition.slug: process_message(definition, service) for definition in book.latest.values()
+        }
+
+    @rpc_method
+    async def ListProcesses(self, request, context):  # noqa: N802
+        return process_pb2.ListProcessesResponse(service=self.service, processes=list(self.descriptions.values()))
+
+    @rpc_method
+    async def GetProcess(self, request, context):  # noqa: N802
+        description = self.descriptions.get(request.slug.strip())
+        if description is None:
+            raise NotFound(f"the {self.service} service runs no process {request.slug!r}")
+        return process_pb2.GetProcessResponse(process=description)
+
+
+def process_message(definition: ProcessDefinition, service: str) -> process_pb2.ProcessDescription:
+    return process_pb2.ProcessDescription(
+        slug=definition.slug,
+        version=definition.version,
+        title_fa=definition.title_fa,
+        title_en=definition.title_en,
+        catalogue=list(definition.catalogue),
+        detail_json=json.dumps(describe(definition, service), ensure_ascii=False, separators=(",", ":")),
+    )
 
 
 def actor_of(context: grpc.aio.ServicerContext) -> Actor:

@@ -1,0 +1,58 @@
+"""Each process described for a frontend: its form's JSON Schema is valid, agrees with what the
+service itself accepts, and carries the proto's Persian labels."""
+
+from __future__ import annotations
+
+import importlib
+
+import jsonschema
+import pytest
+
+from ostan_kit.processes.schema import describe
+from ostan_kit.runtime.registry import SERVICES
+from tests.unit.cases_support import service_book
+
+for _info in SERVICES.values():  # registers every service's forms
+    importlib.import_module(f"ostan.{_info.name.replace('-', '_')}.v1.forms_pb2")
+
+RESIDENCE_FORM = {
+    "full_name": "محمد رضايي",
+    "father_name": "علی",
+    "nationality": "AFG",
+    "document_type": "RESIDENCE_DOCUMENT_TYPE_AMAYESH_CARD",
+    "document_number": "۱۲۳۴۵۶۷۸",
+    "document_expires_on": "۱۴۰۵/۰۹/۰۱",
+    "mobile": "۰۹۱۲۱۲۳۴۵۶۷",
+    "address": "قزوین، خیابان خیام",
+}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_description_is_valid_json_schema(service):
+    book = service_book(service)
+    for definition in book.latest.values():
+        description = describe(definition, service)
+        jsonschema.Draft202012Validator.check_schema(description["form"])
+        for action in description["actions"]:
+            jsonschema.Draft202012Validator.check_schema(action["fields"])
+        # Only what the definition keeps is described, and every field it keeps is.
+        assert set(description["form"]["properties"]) == set(definition.fields), definition.slug
+        assert set(description["form"].get("required", [])) == {
+            name for name, rule in definition.fields.items() if rule.required
+        }
+
+
+def test_a_form_the_service_accepts_the_schema_accepts_too():
+    definition = service_book("foreign-nationals").latest["residence-document-extension"]
+    form = describe(definition, "foreign-nationals")["form"]
+    definition.validate_form(RESIDENCE_FORM)
+    assert list(jsonschema.Draft202012Validator(form).iter_errors(RESIDENCE_FORM)) == []
+    missing = {key: value for key, value in RESIDENCE_FORM.items() if key != "mobile"}
+    assert [error.validator for error in jsonschema.Draft202012Validator(form).iter_errors(missing)] == ["required"]
+
+
+def test_enum_values_carry_their_persian_labels():
+    definition = service_book("foreign-nationals").latest["residence-document-extension"]
+    choices = describe(definition, "foreign-nationals")["form"]["properties"]["document_type"]["oneOf"]
+    labels = {choice["const"]: choice["title"] for choice in choices}
+    assert labels["RESIDENCE_DOCUMENT_TYPE_AMAYESH_CARD"] == "کارت آمایش"
