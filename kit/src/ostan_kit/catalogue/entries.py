@@ -257,10 +257,27 @@ class Unit(_Model):
     hosting_service: HostingService | None = None
 
 
+class Province(_Model):
+    title_fa: str
+    title_en: str
+    iso_3166_2: str = Field(pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+
+
+class Governorate(_Model):
+    """The organisation the booklet describes, and the province it governs."""
+
+    slug: str
+    title_fa: str
+    title_en: str
+    province: Province
+    source: Source
+
+
 class Organisation(_Model):
     """Deputies and offices as the booklet's Table 1 prints them (``data/organisation.yaml``)."""
 
     source: Source
+    governorate: Governorate
     deputies: list[Unit]
     offices: list[Unit]
 
