@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ostan_kit.runtime.registry import SERVICES
+from tests.cpsv_ap import READINGS, as_graph, undefined_profile_terms, violations
 from tests.e2e.conftest import all_pages
 
 pytestmark = pytest.mark.e2e
@@ -127,11 +128,16 @@ def test_the_catalogue_as_cpsv_ap_json_ld(client):
     assert answer.headers["content-type"] == "application/ld+json"
     document = json.loads(answer.content)
     assert document["@context"]["cpsv"] == "http://purl.org/vocab/cpsv#"
-    services = [node for node in document["@graph"] if node["@type"] == "cpsv:PublicService"]
-    assert len(services) == client.get("/v1/catalogue").json()["count"]
-    for node in services:  # CPSV-AP's mandatory properties
-        assert node["dct:identifier"] and node["dct:title"] and node["dct:description"]
-        assert node["cv:hasCompetentAuthority"]["@id"].startswith("urn:ostan:office:")
+    services = {node["@id"] for node in document["@graph"] if node["@type"] == "cpsv:PublicService"}
+    entries = all_pages(client, "/v1/catalogue", limit=200)
+    assert {f"urn:ostan:service:{entry['slug']}" for entry in entries} <= services
+
+
+@pytest.mark.parametrize("reading", READINGS)
+def test_the_served_json_ld_conforms_to_the_official_cpsv_ap_shapes(client, reading):
+    graph = as_graph(client.get("/v1/catalogue.jsonld").content)
+    assert violations(graph, reading) == []
+    assert undefined_profile_terms(graph) == set()
 
 
 def test_the_schema_is_served(client):
