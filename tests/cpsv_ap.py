@@ -46,4 +46,5 @@ def undefined_profile_terms(data: Graph) -> set[URIRef]:
     owned = ("http://purl.org/vocab/cpsv#", "http://data.europa.eu/m8g/")
     used = set(data.predicates()) | set(data.objects(None, RDF.type))
     defined = set(vocabulary().subjects())
-    return {term for term in used if isinstance(term, URIRef) and term.startswith(owned) and term not in defined}
+    # str(): rdflib's URIRef.startswith does not take a tuple of prefixes
+    return {term for term in used if isinstance(term, URIRef) and str(term).startswith(owned) and term not in defined}

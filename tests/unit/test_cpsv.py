@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pycountry
 import pytest
-from rdflib import RDF, Literal, Namespace, URIRef
+from rdflib import RDF, Graph, Literal, Namespace, URIRef
 
 from ostan_gateway.cpsv import catalogue_jsonld, service_iri
 from ostan_kit.catalogue.entries import load_catalogue, load_organisation
@@ -52,6 +52,8 @@ def test_the_check_finds_what_the_profile_requires(reading):
 
 def test_every_cpsv_and_cv_term_used_is_in_the_profiles_vocabulary():
     assert undefined_profile_terms(GRAPH) == set()
+    stray = Graph().add((URIRef(service_iri(ENTRIES[0]["slug"])), CV.hasInput, URIRef("urn:ostan:x")))
+    assert undefined_profile_terms(stray) == {CV.hasInput}  # the term the export once used
     assert any(GRAPH.triples((None, CPSV.hasInput, None))) and any(GRAPH.triples((None, CPSV.produces, None)))
 
 

@@ -183,7 +183,7 @@ def catalogue_jsonld(organisation: Organisation, entries: list[dict[str, Any]]) 
         "@type": "dcat:Dataset",
         "dct:title": [_text(f"خدمات {governorate.title_fa}"), _text(f"Services of the {governorate.title_en}", "en")],
         "dct:description": [
-            _text(f"شناسنامه خدمات و فرایندهای {governorate.title_fa} به روایت کتابچه خدمات و شناسنامه‌های فرایند آن"),
+            _text(f"خدمات و فرایندهای {governorate.title_fa}، برگرفته از کتابچه خدمات و شناسنامه‌های فرایند دفاتر آن"),
             _text(
                 f"The services and processes of the {governorate.title_en}, from its booklet of services "
                 "and the process identity cards of its offices",
