@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ostan_kit.runtime.registry import SERVICES
 
 # libyaml's loader when PyYAML was built with it: the catalogue is read at every start.
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -20,8 +22,8 @@ SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SERVICE_ID = re.compile(r"^\d{11}$")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
-# The service (runtime/registry.py) that hosts an entry or an office.
-HostingService = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
+# The service that hosts an entry or an office: one of the registry's (runtime/registry.py).
+HostingService = Literal[tuple(SERVICES)]  # type: ignore[valid-type]
 Scope = Literal["exclusive", "general", "shared", "unknown"]
 EntryKind = Literal["service", "sub-service", "process", "procedure", "service-card"]
 ProcessType = Literal["managerial", "support", "core-exclusive", "core-shared"]
