@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import sys
 import time
 import uuid
@@ -26,7 +27,7 @@ import nats
 from sqlalchemy import text
 
 from common import platform, rss
-from ostan_gateway.auth import DEV_SECRET, issue_token
+from ostan_gateway.auth import issue_token
 from ostan_kit.persistence.db import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,9 +38,13 @@ FORM = {"full_name": "بنچ مارک", "national_code": "0084575948", "mobile":
 STEPS = [("start-review", "clerk", {}), ("decide", "head", {"decision": "موافقت"}), ("deliver", "clerk", {})]
 
 
+# The local issuer's secret of the benchmark's gateway.
+BENCH_SECRET = secrets.token_urlsafe(32)
+
+
 def headers(role: str) -> dict[str, str]:
     roles = {"clerk": ["clerk"], "head": ["head-of-office"]}[role]
-    token = issue_token(DEV_SECRET, subject=f"bench-{role}", kind="staff", name="bench", roles=roles, office="foreign-nationals")
+    token = issue_token(BENCH_SECRET, subject=f"bench-{role}", kind="staff", name="bench", roles=roles, office="foreign-nationals")
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -142,7 +147,8 @@ async def delivered(nats_url: str, stream: str, expected: int, timeout: float = 
 
 
 def measure(label: str, database_urls: dict[str, str], cases: int, concurrency: int) -> None:
-    with platform({"OSTAN_GATEWAY_CATALOGUE_TTL_SECONDS": "3600"}, database_urls=database_urls) as stack:
+    environment = {"OSTAN_GATEWAY_CATALOGUE_TTL_SECONDS": "3600", "OSTAN_GATEWAY_JWT_SECRET": BENCH_SECRET}
+    with platform(environment, database_urls=database_urls) as stack:
         service = stack.processes["foreign-nationals"]
         before = rss(service.pid)
         rate, latencies, errors = asyncio.run(through_gateway(stack.config.gateway_url, cases, concurrency))

@@ -119,7 +119,11 @@ def downgrade() -> None:
     chassis_0002_downgrade()
 ''',
     "catalogue/.keep": "",
-    "processes/.keep": "",
+    "processes/generic-request.yaml": """# The generic request this service runs for catalogue entries with external clients and no
+# definition of their own: kit's shared definition, pinned. Kit keeps every version, so moving
+# the pin to a newer one later leaves the cases started under this one running.
+extends: generic-request@1
+""",
 }
 
 

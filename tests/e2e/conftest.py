@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -15,11 +16,15 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ostan_devstack.stack import Stack, StackConfig
-from ostan_gateway.auth import DEV_SECRET, issue_token
+from ostan_gateway.auth import SECRET_ENV, issue_token
 from ostan_kit.runtime.registry import SERVICES
 from tests.conftest import POSTGRES, postgres_databases
 
+# The local issuer's secret of the test platform's gateway (a fresh one per run).
+TOKEN_SECRET = secrets.token_urlsafe(32)
+
 FAST_TIMERS = {
+    SECRET_ENV: TOKEN_SECRET,
     "OSTAN_GATEWAY_CATALOGUE_TTL_SECONDS": "0.3",
     **{info.env_prefix + "HEALTH_INTERVAL_SECONDS": "0.2" for info in SERVICES.values()},
     **{info.env_prefix + "OUTBOX_POLL_SECONDS": "0.2" for info in SERVICES.values()},
@@ -61,12 +66,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def bearer(kind: str = "staff", **claims: object) -> dict[str, str]:
-    """An Authorization header for a caller, signed as the gateway's development secret."""
+    """An Authorization header for a caller, signed with the test gateway's secret."""
     defaults: dict[str, object] = {
         "staff": {"subject": "clerk-1", "name": "سارا احمدی", "roles": ["clerk"], "office": "foreign-nationals"},
         "citizen": {"subject": "0084575948", "name": "زهرا کریمی", "roles": ["applicant"]},
     }[kind]
-    token = issue_token(DEV_SECRET, kind=kind, **{**defaults, **claims})  # type: ignore[arg-type]
+    token = issue_token(TOKEN_SECRET, kind=kind, **{**defaults, **claims})  # type: ignore[arg-type]
     return {"Authorization": f"Bearer {token}"}
 
 

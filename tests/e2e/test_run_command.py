@@ -1,5 +1,5 @@
-"""`make run`'s command: it starts all nine processes, says where they are, and Ctrl-C stops
-every one of them."""
+"""`make run`'s command: it starts all nine processes, says where they are, makes the local keys
+the tokens command uses, and Ctrl-C stops every one of them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import psutil
 import pytest
 
@@ -49,6 +50,18 @@ def test_run_starts_nine_processes_and_ctrl_c_leaves_none(tmp_path):
         assert f"http://127.0.0.1:{gateway_port}" in text
         children = psutil.Process(runner.pid).children(recursive=True)
         assert len(children) == 9, [child.cmdline() for child in children]
+        # The local keys are in the state folder: the tokens command signs with the same secret.
+        assert (tmp_path / "keys" / "gateway-assertion-key.pem").stat().st_mode & 0o077 == 0
+        token = subprocess.run(
+            [sys.executable, "-m", "ostan_gateway.tokens", "staff", "--office", "foreign-nationals",
+             "--role", "clerk", "--name", "سارا احمدی"],
+            env={key: value for key, value in environment.items() if key != "OSTAN_GATEWAY_JWT_SECRET"},
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        inbox = httpx.get(
+            f"http://127.0.0.1:{gateway_port}/v1/cases", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert inbox.status_code == 200, inbox.text
     finally:
         runner.send_signal(signal.SIGINT)
         rest, _ = runner.communicate(timeout=60)

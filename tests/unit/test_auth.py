@@ -1,4 +1,4 @@
-"""Bearer tokens, the caller they name, and the gRPC metadata that carries the caller on."""
+"""Bearer tokens and the caller they name; the local tokens command."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from fastapi.testclient import TestClient
 
 from ostan_gateway import problems
 from ostan_gateway.auth import (
-    ACTOR_ID,
-    ACTOR_KIND,
     CHALLENGE,
-    DEV_SECRET,
+    LOCAL_SECRET_FILE,
     SECRET_ENV,
     Caller,
     CurrentCaller,
@@ -92,45 +90,6 @@ def test_a_token_just_past_its_expiry_is_within_the_leeway(verifier):
 
 
 # Metadata ---------------------------------------------------------------------------------
-
-
-def test_metadata_round_trip_with_a_persian_name():
-    person = Caller(
-        subject="staff-17",
-        kind="staff",
-        name="سارا احمدی‌نژاد",
-        roles=frozenset({"supervisor", "clerk"}),
-        office="foreign-nationals",
-        agency="",
-    )
-    metadata = person.metadata()
-    assert all(value.isascii() for _, value in metadata)
-    assert all(key == key.lower() and key.startswith("x-ostan-actor-") for key, _ in metadata)
-    assert dict(metadata)["x-ostan-actor-roles"] == "clerk,supervisor"
-    assert dict(metadata)["x-ostan-actor-office"] == "foreign-nationals"
-    # Services read it back among other metadata, keys in any case.
-    pairs = [("user-agent", "grpc-python"), *((key.upper(), value) for key, value in metadata)]
-    assert Caller.from_metadata(pairs) == person
-
-
-def test_metadata_round_trip_of_a_citizen_and_an_agency():
-    for person in (
-        Caller(NATIONAL_CODE, "citizen", "Ali, Rezaei & co %", frozenset({"applicant"}), "", ""),
-        Caller("police-gw", "agency", "پلیس", frozenset(), "", "police"),
-    ):
-        assert Caller.from_metadata(person.metadata()) == person
-
-
-@pytest.mark.parametrize("missing", [ACTOR_ID, ACTOR_KIND])
-def test_metadata_without_the_actor_id_or_kind_is_refused(missing):
-    pairs = [pair for pair in staff_caller().metadata() if pair[0] != missing]
-    with pytest.raises(ValueError, match=missing):
-        Caller.from_metadata(pairs)
-
-
-def test_metadata_with_an_unknown_kind_is_refused():
-    with pytest.raises(ValueError, match="kind"):
-        Caller.from_metadata([(ACTOR_ID, "x"), (ACTOR_KIND, "robot")])
 
 
 def staff_caller() -> Caller:
@@ -309,10 +268,11 @@ def test_a_missing_verifier_is_a_configuration_error():
 # The dev command --------------------------------------------------------------------------
 
 
-def run_tokens(*args: str, secret: str | None = SECRET) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key != SECRET_ENV}
+def run_tokens(*args: str, secret: str | None = SECRET, **extra: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OSTAN_")}
     if secret is not None:
         env[SECRET_ENV] = secret
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "ostan_gateway.tokens", *args], capture_output=True, text=True, env=env, timeout=60
     )
@@ -339,11 +299,15 @@ def test_the_tokens_command_prints_citizen_and_agency_tokens(verifier):
     assert verifier.verify(agency.stdout.strip()).agency == "police"
 
 
-def test_the_tokens_command_falls_back_to_the_development_secret():
-    result = run_tokens("agency", "--agency", "police", "--role", "inquirer", secret=None)
+def test_the_tokens_command_signs_with_the_local_runs_secret_in_its_state_folder(tmp_path):
+    result = run_tokens("agency", "--agency", "police", "--role", "inquirer", secret=None, OSTAN_STATE_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "development secret" in result.stderr
-    assert TokenVerifier(DEV_SECRET).verify(result.stdout.strip()).kind == "agency"
+    local_secret = (tmp_path / "keys" / LOCAL_SECRET_FILE).read_text().strip()
+    assert len(local_secret) >= 48
+    assert TokenVerifier(local_secret).verify(result.stdout.strip()).kind == "agency"
+    # The same secret next time: tokens keep working against the running local gateway.
+    again = run_tokens("citizen", "--national-code", NATIONAL_CODE, "--name", "A", secret=None, OSTAN_STATE_DIR=str(tmp_path))
+    assert TokenVerifier(local_secret).verify(again.stdout.strip()).kind == "citizen"
 
 
 def test_the_tokens_command_refuses_bad_input():

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from ostan.common.v1 import case_pb2
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
@@ -292,3 +293,33 @@ async def test_codes_are_sequential_and_unknown_codes_refused(engine):
         await engine.get(CLERK, make_code("FN", 1405, 999))
     with pytest.raises(InvalidArgument):
         await engine.get(CLERK, "not-a-code")
+
+
+async def test_a_timer_whose_definition_version_is_gone_is_skipped_and_the_next_still_fires(engine, clock, caplog):
+    clock.now = datetime(2026, 4, 22, 5, 30, tzinfo=UTC)
+    orphan = await started(engine, key="orphan")
+    clock.now += timedelta(minutes=5)
+    kept = await started(engine, key="kept")
+    # The first case runs under a version of its definition this service no longer has.
+    async with engine.database.transaction() as session:
+        row = await session.scalar(select(CaseRow).where(CaseRow.code == orphan.code))
+        row.process_version = 99
+    clock.now = datetime(2026, 4, 23, 20, 30, tzinfo=UTC)  # both warnings are due, the orphan's first
+    assert await engine.fire_due_timers() == 2
+    skipped = [record for record in caplog.records if "definition version is gone" in record.getMessage()]
+    assert [record.case for record in skipped] == [orphan.code]
+    assert (await event_subjects(engine))[-1] == "ostan.foreign-nationals.residence-document-extension.sla-warning"
+    async with engine.database.session() as session:
+        fired = {
+            code: fired_at is not None
+            for code, fired_at in await session.execute(
+                select(CaseRow.code, CaseTimerRow.fired_at)
+                .join(CaseTimerRow, CaseTimerRow.case_id == CaseRow.id)
+                .where(CaseTimerRow.kind == "state-warning")
+            )
+        }
+    assert fired == {orphan.code: True, kept.code: True}  # the orphan's is marked, not retried
+    assert await engine.fire_due_timers() == 0
+    clock.now = datetime(2026, 4, 25, 6, 0, tzinfo=UTC)  # the breaches: the kept case still escalates
+    assert await engine.fire_due_timers() == 2
+    assert (await engine.get(CLERK, kept.code)).assigned_role == "supervisor"

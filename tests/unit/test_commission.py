@@ -34,7 +34,7 @@ def book(tmp_path):
     folder = tmp_path / "processes"
     folder.mkdir()
     (folder / "exam-protection.yaml").write_text(
-        "extends: commission\nslug: exam-protection-commission\ncatalogue: [security-law-enforcement-11]\n"
+        "extends: commission@1\nslug: exam-protection-commission\ncatalogue: [security-law-enforcement-11]\n"
         "title_fa: کمیسیون حفاظت از آزمون‌ها\ntitle_en: Exam protection commission\n",
         "utf-8",
     )

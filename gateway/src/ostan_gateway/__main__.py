@@ -10,8 +10,12 @@ def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
     configure_tracing("gateway")
+    try:
+        app = create_app(settings)
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"the gateway does not start: {error}") from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -9,23 +9,45 @@ import orjson
 from fastapi import FastAPI, Request, Response
 
 from ostan_gateway import cases_api, catalogue_api, problems, processes_api
-from ostan_gateway.auth import TokenVerifier
+from ostan_gateway.auth import JwksKeys, TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.problems import Problem
-from ostan_gateway.services import Services
+from ostan_gateway.services import Services, channel_credentials
 from ostan_gateway.settings import GatewaySettings
 from ostan_kit.catalogue.entries import load_organisation
+from ostan_kit.security.assertions import AssertionSigner, load_private_key
 
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """The gateway; a ValueError when its keys or services are not configured (see ``settings``)."""
     settings = settings or GatewaySettings()
+    endpoints = settings.configured_services()
+    signer = AssertionSigner(load_private_key(*settings.assertion_key_source()))
+    credentials = (
+        channel_credentials(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
+        if settings.tls_ca_file
+        else None
+    )
+    if settings.tls_cert_file and not settings.tls_ca_file:
+        raise ValueError("a client certificate (mTLS) needs OSTAN_GATEWAY_TLS_CA_FILE to verify the services")
+    jwks = JwksKeys(settings.jwks_url, max_age_seconds=settings.jwks_max_age_seconds) if settings.jwks_url else None
+    secret = settings.token_secret()
+    if secret is None and jwks is None:
+        raise ValueError(
+            "the gateway has no way to check tokens: set OSTAN_GATEWAY_JWKS_URL and OSTAN_GATEWAY_JWKS_ISSUER "
+            "(the identity provider), OSTAN_GATEWAY_JWT_SECRET[_FILE] (the local issuer), or for a local run "
+            "only OSTAN_GATEWAY_LOCAL_KEYS_DIR"
+        )
+    token_verifier = TokenVerifier(
+        secret, jwks=jwks, jwks_issuer=settings.jwks_issuer, jwks_audience=settings.jwks_audience
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # gRPC aio objects belong to the loop that made them: create them here, not at import.
-        services = Services(settings.services)
+        services = Services({name: e.address for name, e in endpoints.items()}, signer, credentials)
         app.state.services = services
         app.state.catalogue = CatalogueAggregate(
             services, app.state.organisation, settings.catalogue_deadline, settings.catalogue_ttl_seconds
@@ -56,7 +78,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.organisation = organisation
     app.state.office_services = {office.slug: office.hosting_service for office in organisation.offices}
-    app.state.token_verifier = TokenVerifier(settings.jwt_secret)
+    app.state.endpoints = endpoints
+    app.state.services_by_code_prefix = {e.code_prefix: name for name, e in endpoints.items()}
+    app.state.token_verifier = token_verifier
     app.include_router(catalogue_api.router)
     app.include_router(cases_api.router)
     app.include_router(processes_api.router)

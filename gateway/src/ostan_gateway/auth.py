@@ -9,16 +9,29 @@ Three kinds of caller hold tokens:
 * ``agency``: another agency's system (the police, the registry…); ``agency`` is its slug and
   ``roles`` at least one role.
 
-Every token is signed (HS256 by default) and carries ``iss``, ``aud``, ``exp`` and ``iat``. Any
-token that fails a check is answered ``401`` with ``WWW-Authenticate: Bearer realm="ostan"``.
+Two issuers are believed, each only when configured (the gateway starts with neither only in
+local mode, see ``settings``):
+
+* the identity provider: tokens signed RS256 or EdDSA with a key it publishes as a JWKS
+  (``OSTAN_GATEWAY_JWKS_URL``), with its issuer and audience;
+* the local issuer: HS256 with ``OSTAN_GATEWAY_JWT_SECRET`` (issuer ``ostan``), for local runs and
+  tests (``python -m ostan_gateway.tokens``).
+
+Every token carries ``iss``, ``aud``, ``exp``, ``iat`` and ``sub``. Any token that fails a check
+is answered ``401`` with ``WWW-Authenticate: Bearer realm="ostan"``.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
+import json
 import re
+import secrets
+import threading
 import time
+import urllib.request
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import jwt
@@ -28,12 +41,12 @@ from starlette.exceptions import HTTPException
 from ostan_gateway.problems import Problem
 from ostan_kit.catalogue.entries import load_organisation
 from ostan_kit.processes import fields
-from ostan_kit.security.actors import ACTOR_ID, ACTOR_KIND, Actor  # noqa: F401 — re-exported for callers
+from ostan_kit.security.actors import Actor
 
-# The secret the gateway and ``python -m ostan_gateway.tokens`` fall back to when
-# OSTAN_GATEWAY_JWT_SECRET is not set. Anyone can read it here: never deploy with it.
-DEV_SECRET = "ostan-local-development-secret-not-for-production"
 SECRET_ENV = "OSTAN_GATEWAY_JWT_SECRET"
+# In local mode the secret lives in this file of the local keys folder (made on first use).
+LOCAL_SECRET_FILE = "local-token-secret"
+IDP_ALGORITHMS = ("RS256", "EdDSA")
 
 ISSUER = "ostan"
 AUDIENCE = "ostan-gateway"
@@ -52,9 +65,60 @@ _MAX_NAME = 200
 _MAX_TOKEN = 8192
 _MIN_HMAC_KEY_BYTES = 32  # RFC 7518 §3.2: a key at least as long as the hash.
 
-def secret_from_env() -> str:
-    """The signing secret: ``OSTAN_GATEWAY_JWT_SECRET``, else the development default."""
-    return os.environ.get(SECRET_ENV) or DEV_SECRET
+def ensure_local_secret(folder: Path) -> str:
+    """The local issuer's secret in ``folder``, made on first use: for local runs only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCAL_SECRET_FILE
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+class JwksKeys:
+    """The identity provider's signing keys from its JWKS URL: kept for ``max_age_seconds``,
+    fetched again at once for a key id not seen yet (a rotated key), but at most every
+    ``min_refresh_seconds`` so unknown key ids cannot make the gateway hammer the provider."""
+
+    def __init__(
+        self, url: str, *, max_age_seconds: float = 3600, min_refresh_seconds: float = 10, timeout: float = 5
+    ) -> None:
+        self.url = url
+        self.max_age_seconds = max_age_seconds
+        self.min_refresh_seconds = min_refresh_seconds
+        self.timeout = timeout
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def _fetch(self) -> None:
+        request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310 — configured URL
+            document = json.loads(answer.read(1_000_000))
+        keys: dict[str, jwt.PyJWK] = {}
+        for entry in document.get("keys", []):
+            if entry.get("use", "sig") != "sig" or not entry.get("kid"):
+                continue
+            try:
+                keys[entry["kid"]] = jwt.PyJWK(entry)
+            except jwt.PyJWTError:
+                continue  # a key type or algorithm this gateway does not use
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+    def key(self, kid: str) -> jwt.PyJWK:
+        with self._lock:
+            age = time.monotonic() - self._fetched_at
+            if age > self.max_age_seconds or (kid not in self._keys and age > self.min_refresh_seconds):
+                try:
+                    self._fetch()
+                except (OSError, ValueError) as error:
+                    if kid not in self._keys:
+                        raise Unauthenticated(f"the identity provider's keys cannot be read now: {error}") from None
+            found = self._keys.get(kid)
+        if found is None:
+            raise Unauthenticated(f"the token's key {kid[:64]!r} is not one the identity provider publishes")
+        return found
 
 
 # The caller of a request is the actor the office services receive.
@@ -119,17 +183,34 @@ class TokenVerifier:
 
     def __init__(
         self,
-        secret: str,
+        secret: str | None,
         issuer: str = ISSUER,
         audience: str = AUDIENCE,
         algorithms: Sequence[str] = ("HS256",),
         leeway_seconds: int = 30,
+        *,
+        jwks: JwksKeys | None = None,
+        jwks_issuer: str = "",
+        jwks_audience: str = AUDIENCE,
+        jwks_algorithms: Sequence[str] = IDP_ALGORITHMS,
     ) -> None:
         algorithms = tuple(algorithms)
         if not algorithms or any(a.lower() == "none" for a in algorithms):
             raise ValueError("name at least one signing algorithm, and never 'none'")
-        _check_secret(secret, algorithms)
+        if secret is None and jwks is None:
+            raise ValueError("the gateway needs a local token secret, an identity provider's JWKS URL, or both")
+        if secret is not None:
+            _check_secret(secret, algorithms)
+        if jwks is not None:
+            if not jwks_issuer:
+                raise ValueError("name the identity provider's issuer (OSTAN_GATEWAY_JWKS_ISSUER)")
+            if any(a.upper().startswith("HS") or a.lower() == "none" for a in jwks_algorithms):
+                raise ValueError("an identity provider's tokens are verified with public keys only (RS256, EdDSA)")
         self._secret = secret
+        self.jwks = jwks
+        self.jwks_issuer = jwks_issuer
+        self.jwks_audience = jwks_audience
+        self.jwks_algorithms = tuple(jwks_algorithms)
         self.issuer = issuer
         self.audience = audience
         self.algorithms = algorithms
@@ -140,18 +221,43 @@ class TokenVerifier:
         claims = self._decode(token)
         return self._caller(claims)
 
+    def needs_network(self, token: str) -> bool:
+        """Whether verifying ``token`` may fetch the identity provider's keys."""
+        return self.jwks is not None and not self._is_local(token)
+
+    def _is_local(self, token: str) -> bool:
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg", "")
+        except jwt.PyJWTError:
+            return True  # malformed: the local path says so
+        return self.jwks is None or (self._secret is not None and algorithm in self.algorithms)
+
     def _decode(self, token: str) -> dict[str, Any]:
         if not isinstance(token, str) or not token:
             raise Unauthenticated("the bearer token is empty")
         if len(token) > _MAX_TOKEN:
             raise Unauthenticated("the bearer token is too long")
+        if self._is_local(token):
+            if self._secret is None:
+                raise Unauthenticated("the token is signed with an algorithm this gateway does not accept")
+            key: Any = self._secret
+            algorithms, audience, issuer = list(self.algorithms), self.audience, self.issuer
+        else:
+            assert self.jwks is not None
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") not in self.jwks_algorithms:
+                raise Unauthenticated("the token is signed with an algorithm this gateway does not accept")
+            if not isinstance(header.get("kid"), str) or not header["kid"]:
+                raise Unauthenticated("the token names no key ('kid') of the identity provider")
+            key = self.jwks.key(header["kid"])
+            algorithms, audience, issuer = [header["alg"]], self.jwks_audience, self.jwks_issuer
         try:
             return jwt.decode(
                 token,
-                self._secret,
-                algorithms=list(self.algorithms),
-                audience=self.audience,
-                issuer=self.issuer,
+                key,
+                algorithms=algorithms,
+                audience=audience,
+                issuer=issuer,
                 leeway=self.leeway_seconds,
                 options={"require": ["iss", "aud", "exp", "iat", "sub"]},
             )
@@ -164,11 +270,9 @@ class TokenVerifier:
         except jwt.DecodeError:
             raise Unauthenticated("the token is malformed; expected a signed JWT") from None
         except jwt.InvalidAudienceError:
-            raise Unauthenticated(
-                f"the token is not meant for this gateway (audience is not {self.audience!r})"
-            ) from None
+            raise Unauthenticated(f"the token is not meant for this gateway (audience is not {audience!r})") from None
         except jwt.InvalidIssuerError:
-            raise Unauthenticated(f"the token was not issued by {self.issuer!r}") from None
+            raise Unauthenticated(f"the token was not issued by {issuer!r}") from None
         except jwt.MissingRequiredClaimError as error:
             raise Unauthenticated(f"the token has no {error.claim!r} claim") from None
         except jwt.ImmatureSignatureError:
@@ -260,7 +364,11 @@ async def caller(request: Request) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
         raise Unauthenticated("the Authorization header must use the Bearer scheme")
-    result = verifier.verify(token.strip())
+    token = token.strip()
+    if verifier.needs_network(token):  # a key fetch must not block the event loop
+        result = await asyncio.to_thread(verifier.verify, token)
+    else:
+        result = verifier.verify(token)
     request.state.caller = result
     return result
 

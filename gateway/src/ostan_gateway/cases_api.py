@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
@@ -21,13 +21,13 @@ from ostan.common.v1 import case_pb2
 from ostan_gateway.auth import Caller, CurrentCaller
 from ostan_gateway.problems import Problem
 from ostan_gateway.services import Services
-from ostan_kit.runtime.registry import BY_CODE_PREFIX, SERVICES
 from ostan_kit.text.persian import to_jalali
 from ostan_kit.text.tracking import parse_code
 
 router = APIRouter(tags=["cases"])
 
-ServiceName = Literal["political", "social", "foreign-nationals", "urban", "admin-finance", "economic", "governor"]
+# One of the services the gateway is configured with (``settings.GatewaySettings.services``).
+ServiceName = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Required: a replay returns the first answer.")
 ]
@@ -116,10 +116,21 @@ def _service_of_code(request: Request, code: str) -> str:
         prefix, _, _ = parse_code(code)
     except ValueError as error:
         raise Problem(422, str(error), slug="invalid-request", errors=[{"field": "code", "message": str(error)}]) from error
-    info = BY_CODE_PREFIX.get(prefix)
-    if info is None or info.name not in _services(request).clients:
+    name = request.app.state.services_by_code_prefix.get(prefix)
+    if name is None:
         raise Problem(404, f"no service issues tracking codes with prefix {prefix}")
-    return info.name
+    return name
+
+
+def _known_service(request: Request, service: str | None) -> None:
+    if service is not None and service not in _services(request).clients:
+        known = ", ".join(_services(request).clients)
+        raise Problem(
+            422,
+            f"this gateway serves no service {service!r}",
+            slug="invalid-request",
+            errors=[{"field": "service", "message": f"one of {known}"}],
+        )
 
 
 async def _call(request: Request, who: Caller, service: str, method: str, message: Any) -> Any:
@@ -153,6 +164,7 @@ async def start_case(
     request). ``Idempotency-Key`` is required: the same key returns the first answer again (with
     ``Idempotent-Replayed: true``) and changes nothing."""
     key = _require_key(idempotency_key)
+    _known_service(request, body.service)
     service = body.service or await _service_of_process(request, body.process)
     data = Struct()
     data.update(body.data)
@@ -194,10 +206,11 @@ async def list_cases(request: Request, who: CurrentCaller, query: Annotated[Case
     for field, value in (("created_from", query.created_from), ("created_to", query.created_to)):
         if value is not None:
             getattr(message, field).FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+    _known_service(request, query.service)
     if who.kind == "staff":
         names = [query.service or request.app.state.office_services.get(who.office, "")]
     else:
-        names = [query.service] if query.service else list(SERVICES)
+        names = [query.service] if query.service else list(_services(request).clients)
     if not all(name in _services(request).clients for name in names):
         raise Problem(403, "the caller's office has no service here", slug="forbidden")
     answers = await asyncio.gather(

@@ -1,9 +1,12 @@
-"""The gateway's gRPC clients of the office services: one channel each, a deadline on every call."""
+"""The gateway's gRPC clients of the office services: one channel each (TLS, with the gateway's
+client certificate, when configured), a deadline on every call, and the caller passed on as an
+assertion signed for the service called."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,6 +17,19 @@ from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc, process_pb2_grpc
 from ostan_gateway.problems import from_remote
 from ostan_kit.runtime.errors import describe
 from ostan_kit.security.actors import Actor
+from ostan_kit.security.assertions import AssertionSigner
+
+
+def channel_credentials(ca_file: Path, cert_file: Path | None, key_file: Path | None) -> grpc.ChannelCredentials:
+    """TLS to the services, verified against ``ca_file``; with the gateway's own certificate
+    and key, mTLS."""
+    if bool(cert_file) != bool(key_file):
+        raise ValueError("the gateway's client certificate needs its key, and the key its certificate")
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca_file.read_bytes(),
+        private_key=key_file.read_bytes() if key_file else None,
+        certificate_chain=cert_file.read_bytes() if cert_file else None,
+    )
 
 
 @dataclass
@@ -35,10 +51,19 @@ def trace_metadata() -> tuple[tuple[str, str], ...]:
 
 
 class Services:
-    def __init__(self, addresses: dict[str, str]) -> None:
+    def __init__(
+        self,
+        addresses: dict[str, str],
+        signer: AssertionSigner | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self.signer = signer
         self.clients: dict[str, ServiceClient] = {}
         for name, address in addresses.items():
-            channel = grpc.aio.insecure_channel(address)
+            if credentials is None:
+                channel = grpc.aio.insecure_channel(address)
+            else:
+                channel = grpc.aio.secure_channel(address, credentials)
             self.clients[name] = ServiceClient(
                 name=name,
                 address=address,
@@ -55,7 +80,11 @@ class Services:
     async def call(self, service: str, method: Any, request: Any, timeout: float, actor: Actor | None = None) -> Any:
         """Call ``method`` of ``service`` for ``actor``; a failure becomes the problem the client
         should see."""
-        metadata = trace_metadata() + (actor.metadata() if actor else ())
+        metadata = trace_metadata()
+        if actor is not None:
+            if self.signer is None:
+                raise RuntimeError("the gateway has no assertion key: it cannot pass a caller on")
+            metadata += self.signer.metadata(actor, audience=service)
         try:
             return await method(request, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as error:

@@ -9,18 +9,33 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from ostan_gateway.auth import SECRET_ENV, TokenVerifier, issue_token, secret_from_env
+from ostan_gateway.auth import SECRET_ENV, TokenVerifier, ensure_local_secret, issue_token
 from ostan_gateway.problems import Problem
 from ostan_kit.catalogue.entries import load_organisation
 from ostan_kit.processes import fields
 
+LOCAL_KEYS_ENV = "OSTAN_GATEWAY_LOCAL_KEYS_DIR"
+
+
+def local_secret() -> str:
+    """The secret the local gateway checks tokens with (see DESCRIPTION)."""
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV]
+    if os.environ.get(SECRET_ENV + "_FILE"):
+        return Path(os.environ[SECRET_ENV + "_FILE"]).read_text().strip()
+    folder = os.environ.get(LOCAL_KEYS_ENV) or str(Path(os.environ.get("OSTAN_STATE_DIR", ".ostan")) / "keys")
+    return ensure_local_secret(Path(folder))
+
+
 DESCRIPTION = f"""\
 Print a signed bearer token for the Ostan gateway, for LOCAL DEVELOPMENT AND TESTS ONLY.
 
-The token is signed with the secret in {SECRET_ENV}; when that is not set, with the
-gateway's development default, which is public and must never be used in production.
-The token is checked the way the gateway checks it before it is printed.
+The token is signed with the local issuer's secret: {SECRET_ENV} (or {SECRET_ENV}_FILE)
+when set, else the one `make run` keeps in its state folder ({LOCAL_KEYS_ENV}, or
+$OSTAN_STATE_DIR/keys, by default .ostan/keys). The token is checked the way the gateway
+checks it before it is printed.
 
 Use it as:  curl -H "Authorization: Bearer $(python -m ostan_gateway.tokens ...)" ...
 """
@@ -93,7 +108,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    secret = secret_from_env()
+    secret = local_secret()
     if args.kind == "staff":
         claims = dict(subject=args.subject, name=args.name, roles=args.roles, office=args.office)
     elif args.kind == "citizen":
@@ -108,8 +123,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Problem, ValueError) as error:
         print(f"error: {getattr(error, 'detail', error)}", file=sys.stderr)
         return 2
-    if not os.environ.get(SECRET_ENV):
-        print(f"note: {SECRET_ENV} is not set; signed with the development secret", file=sys.stderr)
     print(token)
     return 0
 

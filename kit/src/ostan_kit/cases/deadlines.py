@@ -3,6 +3,7 @@ firing them. Timers are rows in the service's own database, fired by the service
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,9 +15,11 @@ from ostan_kit.cases.projection import aware
 from ostan_kit.cases.records import Change, record
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import CaseRow, CaseTimerRow
-from ostan_kit.processes.definitions import ProcessDefinition
+from ostan_kit.processes.definitions import ProcessDefinition, UnknownVersion
 from ostan_kit.security.actors import SYSTEM
 from ostan_kit.text.workdays import WorkingCalendar
+
+log = logging.getLogger(__name__)
 
 WARNING_SHARE = 0.8
 EVENTS = {
@@ -105,7 +108,10 @@ class TimerFiring:
         async with self.database.session() as session:
             due = list(await session.scalars(query))
         for timer_id in due:
-            await self._fire(timer_id, now)
+            try:
+                await self._fire(timer_id, now)
+            except Exception:  # one bad timer never stops the others; it is tried again next round
+                log.exception("SLA timer not fired", extra={"service": self.service, "timer": timer_id})
         return len(due)
 
     async def _fire(self, timer_id: int, now: datetime) -> None:
@@ -125,7 +131,16 @@ class TimerFiring:
             )
             if stale:
                 return
-            definition = self.definition_of(case)
+            try:
+                definition = self.definition_of(case)
+            except UnknownVersion as error:
+                # Nothing can fire it until the definition comes back: marked as done (fired_at)
+                # so it does not crowd out the others round after round, and said loudly.
+                log.error(
+                    "SLA timer skipped: its case's definition version is gone",
+                    extra={"service": self.service, "timer": timer_id, "case": case.code, "error": str(error)},
+                )
+                return
             detail: dict[str, Any] = {"timer": timer.kind, "due_at": aware(timer.fire_at).isoformat()}
             if timer.kind == "state-breach":
                 # Overdue: the case escalates to the definition's supervisor role.

@@ -14,15 +14,16 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ostan_kit.runtime.registry import SERVICES
+
 # libyaml's loader when PyYAML was built with it: the catalogue is read at every start.
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SERVICE_ID = re.compile(r"^\d{11}$")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
-HostingService = Literal[
-    "political", "social", "foreign-nationals", "urban", "admin-finance", "economic", "governor"
-]
+# The service that hosts an entry or an office: one of the registry's (runtime/registry.py).
+HostingService = Literal[tuple(SERVICES)]  # type: ignore[valid-type]
 Scope = Literal["exclusive", "general", "shared", "unknown"]
 EntryKind = Literal["service", "sub-service", "process", "procedure", "service-card"]
 ProcessType = Literal["managerial", "support", "core-exclusive", "core-shared"]

@@ -9,6 +9,7 @@ stops the start with a message naming the file, the line and the problem.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,11 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ostan.common.v1 import forms_pb2  # noqa: F401 — registers the generic request's form
 from ostan_kit.processes.fields import KINDS
-from ostan_kit.runtime.errors import FieldViolation, InvalidArgument
+from ostan_kit.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from ostan_kit.text.persian import TEHRAN, ascii_digits, parse_jalali_date
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-GENERIC = Path(__file__).with_name("shared") / "generic-request.yaml"
+# kit's shared definitions, one file per version (``commission@1.yaml``): a release adds a new
+# version beside the old ones and never removes a version a case may still run under.
+SHARED = Path(__file__).with_name("shared")
+GENERIC_SLUG = "generic-request"
+PINNED = re.compile(r"^([a-z0-9]+(?:-[a-z0-9]+)*)@([1-9][0-9]*)$")
 
 
 class _Model(BaseModel):
@@ -252,6 +257,10 @@ class DefinitionError(ValueError):
     """A definition file is wrong; the message names the file, the line and the problem."""
 
 
+class UnknownVersion(FailedPrecondition):
+    """A case runs under a definition version this service no longer has."""
+
+
 def _lines(node: yaml.Node, path: tuple[Any, ...] = (), found: dict | None = None) -> dict[tuple, int]:
     """The 1-based line of every key and item of a YAML document, by its path."""
     found = {} if found is None else found
@@ -272,25 +281,21 @@ def _line_of(lines: dict[tuple, int], path: tuple[Any, ...]) -> int:
     return lines.get(path, 1)
 
 
-SHARED = GENERIC.parent
-
-
 def read_definition(path: Path) -> ProcessDefinition:
-    """A definition file, checked. ``extends: <name>`` starts from a shared definition of kit's
-    (``processes/shared/<name>.yaml``, e.g. the commission pattern) and overrides its top-level keys."""
+    """A definition file, checked. ``extends: <name>@<version>`` starts from that version of a
+    shared definition of kit's (``processes/shared/<name>@<version>.yaml``, e.g. the commission
+    pattern) and overrides its top-level keys; the version is pinned, so a kit release with a
+    newer pattern changes nothing until the office moves its pin."""
     text = path.read_text("utf-8")
     try:
         node = yaml.compose(text)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise DefinitionError(f"{path}: not YAML: {error}") from error
-    if isinstance(raw, dict) and "extends" in raw:
-        base = SHARED / f"{raw['extends']}.yaml"
-        if not base.is_file():
-            line = node.start_mark.line + 1 if node is not None else 1
-            raise DefinitionError(f"{path}:{line}: extends {raw['extends']!r}: no such shared definition")
-        raw = {**yaml.safe_load(base.read_text("utf-8")), **{k: v for k, v in raw.items() if k != "extends"}}
     lines = _lines(node) if node is not None else {}
+    if isinstance(raw, dict) and "extends" in raw:
+        raw = {**_shared(raw["extends"], f"{path}:{_line_of(lines, ('extends',))}"), **raw}
+        del raw["extends"]
 
     def fail(where: tuple[Any, ...], problem: str) -> DefinitionError:
         return DefinitionError(f"{path}:{_line_of(lines, where)}: {problem}")
@@ -308,6 +313,28 @@ def read_definition(path: Path) -> ProcessDefinition:
     for problem, where in _problems(definition, {field.name for field in descriptor.fields}):
         raise fail(where, problem)
     return definition
+
+
+def _shared(pin: Any, where: str) -> dict[str, Any]:
+    """The shared definition ``<name>@<version>`` names, as data."""
+    match = PINNED.match(pin) if isinstance(pin, str) else None
+    if match is None:
+        available = ", ".join(sorted(path.stem for path in SHARED.glob("*@*.yaml")))
+        raise DefinitionError(f"{where}: extends {pin!r}: pin a version, one of {available}")
+    base = SHARED / f"{pin}.yaml"
+    if not base.is_file():
+        available = ", ".join(sorted(path.stem for path in SHARED.glob(f"{match[1]}@*.yaml"))) or "none"
+        raise DefinitionError(f"{where}: extends {pin!r}: kit has no such shared definition (has: {available})")
+    shared = yaml.safe_load(base.read_text("utf-8"))
+    if shared.get("slug") != match[1] or shared.get("version") != int(match[2]):
+        raise DefinitionError(f"{base}: its slug and version do not match its file name")
+    return shared
+
+
+def shared_versions(name: str) -> list[ProcessDefinition]:
+    """Every version kit keeps of the shared definition ``name``, oldest first."""
+    found = [read_definition(path) for path in SHARED.glob(f"{name}@*.yaml")]
+    return sorted(found, key=lambda definition: definition.version)
 
 
 def _problems(definition: ProcessDefinition, form_fields: set[str]):
@@ -379,7 +406,14 @@ def _problems(definition: ProcessDefinition, form_fields: set[str]):
 class ProcessBook:
     """Every version of every definition of a service, and the generic request definition."""
 
-    def __init__(self, definitions: list[ProcessDefinition], generic: ProcessDefinition) -> None:
+    def __init__(
+        self,
+        definitions: list[ProcessDefinition],
+        generic: ProcessDefinition,
+        older: list[ProcessDefinition] = (),  # type: ignore[assignment]
+    ) -> None:
+        """``generic`` is the generic request new cases run; ``older`` are versions cases may
+        still run under (kit's other versions of the generic request)."""
         self.generic = generic
         self._versions: dict[tuple[str, int], ProcessDefinition] = {}
         for definition in [*definitions, generic]:
@@ -389,6 +423,8 @@ class ProcessBook:
                     f"{definition.origin}: {definition.slug} version {definition.version} is defined twice"
                 )
             self._versions[key] = definition
+        for definition in older:
+            self._versions.setdefault((definition.slug, definition.version), definition)
         self.latest: dict[str, ProcessDefinition] = {}
         for (slug, _version), definition in sorted(self._versions.items()):
             self.latest[slug] = definition
@@ -398,14 +434,25 @@ class ProcessBook:
                 self.by_entry[entry] = definition
 
     def version(self, slug: str, version: int) -> ProcessDefinition:
-        return self._versions[(slug, version)]
+        """A definition by slug and version; ``UnknownVersion`` when this service has none."""
+        try:
+            return self._versions[(slug, version)]
+        except KeyError:
+            raise UnknownVersion(f"{slug} version {version} is not among this service's definitions") from None
 
     def own(self) -> list[str]:
         return sorted(slug for slug in self.latest if slug != self.generic.slug)
 
 
 def load_processes(folder: Path) -> ProcessBook:
-    """Every definition in ``folder`` (and the generic one), each checked; the first problem
-    stops the start, naming its file and line."""
+    """Every definition in ``folder`` and every version of kit's generic request, each checked;
+    the first problem stops the start, naming its file and line. New generic cases run the
+    version the folder pins (its ``generic-request`` definition, ``extends: generic-request@N``),
+    or kit's newest when it pins none."""
     definitions = [read_definition(path) for path in sorted(folder.glob("*.yaml"))]
-    return ProcessBook(definitions, read_definition(GENERIC))
+    pinned = [definition for definition in definitions if definition.slug == GENERIC_SLUG]
+    own = [definition for definition in definitions if definition.slug != GENERIC_SLUG]
+    kit_versions = shared_versions(GENERIC_SLUG)
+    generic = max(pinned, key=lambda definition: definition.version) if pinned else kit_versions[-1]
+    others = [d for d in [*pinned, *kit_versions] if (d.slug, d.version) != (generic.slug, generic.version)]
+    return ProcessBook(own, generic, others)

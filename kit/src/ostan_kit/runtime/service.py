@@ -27,9 +27,10 @@ from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.processes.definitions import load_processes
 from ostan_kit.runtime.logs import configure_logging
 from ostan_kit.runtime.registry import SERVICES
-from ostan_kit.runtime.servicers import CaseServicer, CatalogueServicer, ProcessServicer
+from ostan_kit.runtime.servicers import CallerInterceptor, CaseServicer, CatalogueServicer, ProcessServicer
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
 from ostan_kit.runtime.telemetry import configure_tracing
+from ostan_kit.security.assertions import AssertionVerifier, load_public_key
 from ostan_kit.text.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,36 @@ class OfficeService:
         self._probe: asyncio.Task | None = None
         self._timers: asyncio.Task | None = None
 
+    def _assertion_verifier(self) -> AssertionVerifier | None:
+        settings = self.settings
+        if not settings.gateway_public_key and not settings.gateway_public_key_file:
+            log.warning(
+                "no gateway public key configured: every call but the catalogue's and health's is refused",
+                extra={"setting": SERVICES[settings.service].env_prefix + "GATEWAY_PUBLIC_KEY[_FILE]"},
+            )
+            return None
+        key = load_public_key(settings.gateway_public_key, settings.gateway_public_key_file)
+        return AssertionVerifier(key, audience=settings.service)
+
+    def _listen(self, address: str) -> int:
+        assert self.server is not None
+        settings = self.settings
+        if not settings.tls_cert_file and not settings.tls_key_file:
+            if settings.tls_client_ca_file:
+                raise ValueError("a client CA (mTLS) needs the server's own certificate and key as well")
+            return self.server.add_insecure_port(address)
+        if not settings.tls_cert_file or not settings.tls_key_file:
+            raise ValueError("TLS needs both the certificate and the key file")
+        client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+        credentials = grpc.ssl_server_credentials(
+            [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
+        return self.server.add_secure_port(address, credentials)
+
     async def start(self) -> None:
-        self.server = grpc.aio.server()
+        self.server = grpc.aio.server(interceptors=[CallerInterceptor(self._assertion_verifier())])
         catalogue_pb2_grpc.add_CatalogueServiceServicer_to_server(
             CatalogueServicer(self.settings.service, self.catalogue, self.engine), self.server
         )
@@ -108,7 +137,7 @@ class OfficeService:
                 (CATALOGUE, CASES, PROCESSES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
             )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
-        self.port = self.server.add_insecure_port(address)
+        self.port = self._listen(address)
         if not self.port:
             raise RuntimeError(f"cannot listen on {address}")
         for name in ("", CATALOGUE, CASES, PROCESSES):
@@ -126,6 +155,9 @@ class OfficeService:
             "serving",
             extra={
                 "address": f"{self.settings.grpc_host}:{self.port}",
+                "tls": bool(self.settings.tls_cert_file),
+                "mtls": bool(self.settings.tls_client_ca_file),
+                "reflection": self.settings.reflection,
                 "catalogue_entries": len(self.catalogue),
                 "processes": self.engine.book.own(),
             },

@@ -1,7 +1,9 @@
-"""The gRPC services every office service serves: its catalogue and its cases."""
+"""The gRPC services every office service serves: its catalogue and its cases, and the guard
+that lets only callers the gateway vouched for reach anything but the catalogue and health."""
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 from collections.abc import Callable
@@ -14,8 +16,16 @@ from ostan_kit.cases.engine import Answer, CaseEngine
 from ostan_kit.catalogue.entries import CatalogueEntry
 from ostan_kit.processes.definitions import ProcessBook, ProcessDefinition
 from ostan_kit.processes.schema import describe
-from ostan_kit.runtime.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated, rpc_method
+from ostan_kit.runtime.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    rpc_method,
+    to_status,
+)
 from ostan_kit.security.actors import Actor
+from ostan_kit.security.assertions import AssertionVerifier, InvalidAssertion
 
 
 def entry_message(entry: CatalogueEntry, runs_as: str, process: str) -> catalogue_pb2.CatalogueEntry:
@@ -198,8 +208,97 @@ def process_message(definition: ProcessDefinition, service: str) -> process_pb2.
     )
 
 
+_CALLER: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("ostan_caller", default=None)
+
+
 def actor_of(context: grpc.aio.ServicerContext) -> Actor:
-    try:
-        return Actor.from_metadata(context.invocation_metadata() or ())
-    except ValueError as error:
-        raise Unauthenticated(str(error)) from error
+    """The caller of this call, as the gateway's assertion names it (verified by
+    ``CallerInterceptor`` before the handler ran); Unauthenticated when there is none."""
+    actor = _CALLER.get()
+    if actor is None:
+        raise Unauthenticated("this call carries no verified caller; call through the gateway", reason="NO_CALLER")
+    return actor
+
+
+# Public data and probes: callable without a caller assertion.
+OPEN_SERVICES = frozenset(
+    {
+        catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name,
+        process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name,
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+
+
+class CallerInterceptor(grpc.aio.ServerInterceptor):
+    """Every method outside ``open_services`` runs only for a caller the gateway vouched for:
+    the call's assertion is verified first and the caller is what ``actor_of`` returns; a call
+    without a valid one is refused UNAUTHENTICATED (with an ErrorInfo reason) and never reaches
+    the handler. Services added later are closed by default."""
+
+    def __init__(self, verifier: AssertionVerifier | None, open_services: frozenset[str] = OPEN_SERVICES) -> None:
+        self.verifier = verifier
+        self.open_services = open_services
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        service = handler_call_details.method.lstrip("/").rpartition("/")[0]
+        if handler is None or service in self.open_services:
+            return handler
+        metadata = tuple(handler_call_details.invocation_metadata or ())
+        return _guarded(handler, lambda: self._caller(metadata))
+
+    def _caller(self, metadata: tuple) -> Actor:
+        if self.verifier is None:
+            raise Unauthenticated(
+                "this service has no gateway public key configured, so it believes no caller",
+                reason="NO_GATEWAY_KEY",
+            )
+        try:
+            return self.verifier.actor_from(metadata)
+        except InvalidAssertion as error:
+            raise Unauthenticated(str(error), reason="INVALID_CALLER_ASSERTION") from None
+
+
+def _guarded(handler: grpc.RpcMethodHandler, caller: Callable[[], Actor]) -> grpc.RpcMethodHandler:
+    async def enter(context: grpc.aio.ServicerContext) -> contextvars.Token:
+        try:
+            return _CALLER.set(caller())
+        except Unauthenticated as error:
+            await context.abort_with_status(to_status(error))
+            raise  # abort_with_status raises; this is for the type checker
+
+    def unary(behavior):
+        async def run(request_or_iterator, context):
+            token = await enter(context)
+            try:
+                return await behavior(request_or_iterator, context)
+            finally:
+                _CALLER.reset(token)
+
+        return run
+
+    def streaming(behavior):
+        async def run(request_or_iterator, context):
+            token = await enter(context)
+            try:
+                async for response in behavior(request_or_iterator, context):
+                    yield response
+            finally:
+                _CALLER.reset(token)
+
+        return run
+
+    codecs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **codecs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **codecs)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **codecs)
+    return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **codecs)

@@ -22,7 +22,18 @@ class ServiceSettings(BaseSettings):
     state_dir: Path = Path(".ostan")
     log_level: str = "INFO"
     migrate_on_start: bool = True
-    reflection: bool = True
+    # gRPC server reflection (for grpcurl and the like): off unless asked for.
+    reflection: bool = False
+    # The gateway's Ed25519 public key (PEM), as a value or a file: the service believes only
+    # callers the gateway vouches for with it. Without one, every call but the catalogue's and
+    # health's is refused.
+    gateway_public_key: str = ""
+    gateway_public_key_file: Path | None = None
+    # TLS: the server's certificate chain and key (PEM files); with client_ca_file as well,
+    # only clients with a certificate that CA signed may connect (mTLS). Plaintext when unset.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
     # How often the database and the bus are probed for the health service.
     health_interval_seconds: float = Field(default=1.0, gt=0)
     # How long in-flight calls may run after SIGTERM before they are cancelled.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ostan_kit.runtime.registry import SERVICES
+from ostan_kit.security.assertions import ensure_key_pair
 
 GATEWAY = "gateway"
 NATS = "nats-server"
@@ -73,6 +74,11 @@ class StackConfig:
             service_ports={name: free_port() for name in SERVICES},
             **kwargs,  # type: ignore[arg-type]
         )
+
+    @property
+    def keys_dir(self) -> Path:
+        """The local run's keys (the gateway's assertion key pair, the local token secret)."""
+        return self.state_dir / "keys"
 
     @property
     def nats_url(self) -> str:
@@ -141,7 +147,10 @@ class Stack:
     def start_service(self, name: str) -> None:
         info = SERVICES[name]
         prefix = info.env_prefix
+        _private, public = ensure_key_pair(self.config.keys_dir)
         environment = {
+            prefix + "GATEWAY_PUBLIC_KEY_FILE": str(public),
+            prefix + "REFLECTION": "true",
             prefix + "GRPC_HOST": "127.0.0.1",
             prefix + "GRPC_PORT": str(self.config.service_ports[name]),
             prefix + "NATS_URL": self.config.nats_url,
@@ -152,14 +161,19 @@ class Stack:
         self._spawn(name, [sys.executable, "-m", info.package], environment)
 
     def start_gateway(self) -> None:
-        addresses = {name: f"127.0.0.1:{port}" for name, port in self.config.service_ports.items()}
+        services = {
+            name: {"address": f"127.0.0.1:{port}", "code_prefix": SERVICES[name].code_prefix}
+            for name, port in self.config.service_ports.items()
+        }
         self._spawn(
             GATEWAY,
             [sys.executable, "-m", "ostan_gateway"],
             {
                 "OSTAN_GATEWAY_HOST": "127.0.0.1",
                 "OSTAN_GATEWAY_PORT": str(self.config.gateway_port),
-                "OSTAN_GATEWAY_SERVICES": json.dumps(addresses),
+                "OSTAN_GATEWAY_SERVICES": json.dumps(services),
+                # Local mode: the keys not given otherwise come from the state folder.
+                "OSTAN_GATEWAY_LOCAL_KEYS_DIR": str(self.config.keys_dir),
             },
         )
         self._wait_for_port(GATEWAY, self.config.gateway_port)
@@ -168,7 +182,7 @@ class Stack:
         """Start every part and wait until the gateway reports every service ready."""
         try:
             self.start_nats()
-            for name in SERVICES:
+            for name in self.config.service_ports:
                 self.start_service(name)
             self.start_gateway()
             self.wait_ready(ready_timeout)
@@ -232,7 +246,7 @@ class Stack:
             ("gateway", self.config.gateway_url, f"{self.config.gateway_url}/docs"),
             *(
                 (name, f"grpc://127.0.0.1:{self.config.service_ports[name]}", self.database_of(name))
-                for name in SERVICES
+                for name in self.config.service_ports
             ),
             (NATS, self.config.nats_url, f"JetStream store {self.config.state_dir / 'nats'}"),
         ]
