@@ -271,8 +271,9 @@ class CaseEngine:
             record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored)
             return await self.view(session, case), code
 
+        # Who may start it was checked above, for a first call and a replay alike.
         return await self.idempotency.once(
-            key, "start", request_hash(resolved.process, data), case_pb2.Case, change
+            actor, key, "start", request_hash(resolved.process, data), case_pb2.Case, change
         )
 
     @staticmethod
@@ -341,7 +342,15 @@ class CaseEngine:
             record(session, self.service, case, Change(actor, role, action.name, action.event_name, from_state, now, text), fields)
             return await self.view(session, case), case.code
 
-        return await self.idempotency.once(key, f"act:{code}", hashed, case_pb2.Case, change)
+        async def authorise() -> None:
+            """A replay's caller still sees the case and holds a role of the action."""
+            async with self.database.session() as session:
+                case = await self._load(session, actor, code)
+            action = self.definition_of(case).action(action_name)
+            if action is None or self.access.acting_role(actor, case, action.roles) is None:
+                raise PermissionDenied(f"{action_name!r} takes one of the roles {action.roles if action else []}")
+
+        return await self.idempotency.once(actor, key, f"act:{code}", hashed, case_pb2.Case, change, authorise)
 
     async def attach(
         self,
@@ -357,11 +366,11 @@ class CaseEngine:
         sha256 = hashlib.sha256(content).hexdigest()
         hashed = request_hash(code, kind, filename, content_type, sha256)
         operation = f"attach:{code}"
-        replay = await self.idempotency.replay(key, operation, hashed, case_pb2.AttachDocumentResponse)
+        async with self.database.session() as session:
+            case = await self._load(session, actor, code)  # a replay too needs a caller who sees the case
+        replay = await self.idempotency.replay(actor, key, operation, hashed, case_pb2.AttachDocumentResponse, None)
         if replay is not None:
             return replay  # the first answer, even if the case has moved on since
-        async with self.database.session() as session:
-            case = await self._load(session, actor, code)
         definition = self.definition_of(case)
         check_document(definition, case.process, kind, content_type, content)
         if case.outcome is not None:
@@ -392,7 +401,7 @@ class CaseEngine:
             document = next(d for d in reversed(view.documents) if d.sha256 == sha256 and d.kind == kind)
             return case_pb2.AttachDocumentResponse(case=view, document=document), case.code
 
-        return await self.idempotency.once(key, operation, hashed, case_pb2.AttachDocumentResponse, change)
+        return await self.idempotency.once(actor, key, operation, hashed, case_pb2.AttachDocumentResponse, change)
 
     # -- timers --------------------------------------------------------------------------
     async def fire_due_timers(self, limit: int = 100) -> int:

@@ -1,5 +1,10 @@
-"""Idempotent changes: a mutating call runs once under its key, in the same transaction that keeps
-its answer; a replay of the key answers the first answer."""
+"""Idempotent changes: a mutating call runs once under its caller's key, in the same transaction
+that keeps its answer; a replay of the key by the same caller answers the first answer.
+
+A key belongs to its caller: the same key sent by another caller is another caller's request and
+is processed as their own (it never finds the first caller's answer). The engine authorises a
+replay as it would the first call, before the answer is looked up.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ostan_kit.persistence.db import Database
 from ostan_kit.persistence.models import IdempotencyRow
 from ostan_kit.runtime.errors import FieldViolation, InvalidArgument
+from ostan_kit.security.actors import Actor
 
 MAX_KEY_LENGTH = 200
 
 Change = Callable[[AsyncSession], Awaitable[tuple[Message, str]]]
+# Raises if the caller may not have the answer now (a replay is authorised like a first call).
+Authorise = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,11 @@ class Answer:
 def request_hash(*parts: Any) -> str:
     canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def scope_of(actor: Actor) -> str:
+    """Whose keys a key is among: the caller's kind and subject."""
+    return f"{actor.kind}:{actor.subject}"
 
 
 def check_key(key: str) -> str:
@@ -51,11 +64,15 @@ class Idempotency:
         self.database = database
         self.clock = clock
 
-    async def replay(self, key: str, operation: str, hashed: str, kind: type[Message]) -> Answer | None:
+    async def replay(
+        self, actor: Actor, key: str, operation: str, hashed: str, kind: type[Message], authorise: Authorise | None
+    ) -> Answer | None:
         async with self.database.session() as session:
-            row = await session.get(IdempotencyRow, key)
+            row = await session.get(IdempotencyRow, (scope_of(actor), key))
         if row is None:
             return None
+        if authorise is not None:
+            await authorise()
         if row.request_hash != hashed or row.operation != operation:
             raise InvalidArgument(
                 "the idempotency key was used for a different request",
@@ -65,10 +82,20 @@ class Idempotency:
         message.ParseFromString(row.response or b"")
         return Answer(message, replayed=True)
 
-    async def once(self, key: str, operation: str, hashed: str, kind: type[Message], change: Change) -> Answer:
-        """Run ``change`` in one transaction that also keeps its answer under ``key``."""
+    async def once(
+        self,
+        actor: Actor,
+        key: str,
+        operation: str,
+        hashed: str,
+        kind: type[Message],
+        change: Change,
+        authorise: Authorise | None = None,
+    ) -> Answer:
+        """Run ``change`` in one transaction that also keeps its answer under ``actor``'s ``key``;
+        a replay answers the first answer once ``authorise`` lets it."""
         key = check_key(key)
-        replay = await self.replay(key, operation, hashed, kind)
+        replay = await self.replay(actor, key, operation, hashed, kind, authorise)
         if replay is not None:
             return replay
         for attempt in range(3):
@@ -77,6 +104,7 @@ class Idempotency:
                     message, code = await change(session)
                     session.add(
                         IdempotencyRow(
+                            caller=scope_of(actor),
                             key=key,
                             operation=operation,
                             request_hash=hashed,
@@ -89,7 +117,7 @@ class Idempotency:
             except IntegrityError:
                 # The same key committed meanwhile (answer as its replay), or two starts raced
                 # to open a new year's sequence (try again).
-                replay = await self.replay(key, operation, hashed, kind)
+                replay = await self.replay(actor, key, operation, hashed, kind, authorise)
                 if replay is not None:
                     return replay
                 if attempt == 2:

@@ -210,3 +210,52 @@ def chassis_0002_downgrade() -> None:
             "state_version", "assigned_role", "applicant_name", "applicant_id", "office", "definition",
         ):
             cases.drop_column(column)
+
+
+def chassis_0003_upgrade() -> None:
+    """Idempotency keys belong to their caller: the key's table is keyed by (caller, key).
+
+    Keys kept before this revision have no caller (''): no caller's replay finds them, so a
+    retry across the upgrade is processed afresh rather than answered with someone else's case.
+    """
+    op.rename_table("idempotency_keys", "idempotency_keys_0002")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE idempotency_keys_0002 RENAME CONSTRAINT idempotency_keys_pkey TO idempotency_keys_0002_pkey")
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("caller", sa.String(150), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("operation", sa.String(100), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("case_code", sa.String(32), nullable=False),
+        _timestamp("created_at"),
+        sa.Column("response", sa.LargeBinary, nullable=True),
+    )
+    op.execute(
+        "INSERT INTO idempotency_keys (caller, key, operation, request_hash, case_code, created_at, response) "
+        "SELECT '', key, operation, request_hash, case_code, created_at, response FROM idempotency_keys_0002"
+    )
+    op.drop_table("idempotency_keys_0002")
+
+
+def chassis_0003_downgrade() -> None:
+    op.rename_table("idempotency_keys", "idempotency_keys_0003")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE idempotency_keys_0003 RENAME CONSTRAINT idempotency_keys_pkey TO idempotency_keys_0003_pkey")
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("operation", sa.String(100), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("case_code", sa.String(32), nullable=False),
+        _timestamp("created_at"),
+        sa.Column("response", sa.LargeBinary, nullable=True),
+    )
+    # Two callers' rows under one key cannot both stay: the first kept wins.
+    op.execute(
+        "INSERT INTO idempotency_keys (key, operation, request_hash, case_code, created_at, response) "
+        "SELECT key, operation, request_hash, case_code, created_at, response FROM idempotency_keys_0003 AS kept "
+        "WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys_0003 AS other "
+        "WHERE other.key = kept.key AND (other.created_at, other.caller) < (kept.created_at, kept.caller))"
+    )
+    op.drop_table("idempotency_keys_0003")

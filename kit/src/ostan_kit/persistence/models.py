@@ -74,10 +74,14 @@ class CaseSequenceRow(Base):
 
 
 class IdempotencyRow(Base):
-    """The first answer to a mutating call, returned again for the same key."""
+    """The first answer to a mutating call, returned again for the same caller and key.
+
+    A key belongs to its caller (``kind:subject``): the same key from another caller is another
+    request, never a replay of this one."""
 
     __tablename__ = "idempotency_keys"
 
+    caller: Mapped[str] = mapped_column(String(150), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     operation: Mapped[str] = mapped_column(String(100))
     request_hash: Mapped[str] = mapped_column(String(64))
