@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
+import puremagic
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,8 +43,39 @@ class LocalDocumentStore:
         return self.path(sha256).read_bytes()
 
 
+MAX_FILENAME = 200
+# Format characters a name may keep: the zero-width non-joiner and joiner Persian words need.
+_JOINERS = {"\u200c", "\u200d"}
+
+
+def safe_filename(name: str, fallback: str) -> str:
+    """The name a document is kept under: its last path part, without control or direction
+    characters, at most ``MAX_FILENAME`` characters (the extension kept); ``fallback`` when
+    nothing is left."""
+    name = re.split(r"[/\\]", name)[-1]
+    name = "".join(
+        char for char in name if unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Co", "Cn") or char in _JOINERS
+    )
+    name = " ".join(name.split()).strip(" .")
+    if len(name) > MAX_FILENAME:
+        stem, dot, extension = name.rpartition(".")
+        extension = extension[:20] if dot and stem else ""
+        name = name[: MAX_FILENAME - len(extension) - 1].rstrip(" .") + "." + extension if extension else name[:MAX_FILENAME]
+    return name or fallback
+
+
+def sniffed_types(content: bytes) -> list[str]:
+    """The media types the content's own bytes say it may be, most likely first."""
+    try:
+        matches = puremagic.magic_string(content)
+    except (puremagic.PureError, ValueError):
+        return []
+    return list(dict.fromkeys(match.mime_type for match in matches if match.mime_type))
+
+
 def check_document(definition: ProcessDefinition, process: str, kind: str, content_type: str, content: bytes) -> None:
-    """A document's kind, type and size, checked before anything is kept."""
+    """A document's kind, type and size, checked before anything is kept. The type is the one its
+    bytes show: a declared type its content does not bear out is refused."""
     rule = definition.documents.get(kind)
     if rule is None:
         raise InvalidArgument(
@@ -62,6 +96,14 @@ def check_document(definition: ProcessDefinition, process: str, kind: str, conte
         )
     if not content:
         raise InvalidArgument("the document is empty", [FieldViolation("content", "is empty")])
+    found = sniffed_types(content)
+    if content_type not in found:
+        seen = f"its content looks like {found[0]}" if found else "its content is of no type recognised"
+        raise InvalidArgument(
+            f"{kind} was sent as {content_type}, but {seen}",
+            [FieldViolation("content", f"is not {content_type}")],
+            reason="DOCUMENT_TYPE_NOT_ALLOWED",
+        )
 
 
 async def require_documents(session: AsyncSession, case: CaseRow, action: Action) -> None:

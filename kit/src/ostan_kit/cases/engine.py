@@ -11,6 +11,7 @@ The engine resolves what a call asks for and puts together the parts that do the
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ostan.common.v1 import case_pb2
 from ostan_kit.cases.access import Access, stale
 from ostan_kit.cases.deadlines import Deadlines, TimerFiring
-from ostan_kit.cases.documents import LocalDocumentStore, check_document, require_documents
+from ostan_kit.cases.documents import LocalDocumentStore, check_document, require_documents, safe_filename
 from ostan_kit.cases.idempotency import Answer, Idempotency, check_key, request_hash
 from ostan_kit.cases.projection import case_view, document_message, history_entry
 from ostan_kit.cases.records import Change, advance, record
@@ -41,6 +42,8 @@ from ostan_kit.text.workdays import WorkingCalendar
 __all__ = ["Answer", "CaseEngine", "Resolved"]
 
 MAX_PAGE_SIZE = 200
+# A page token is the offset of the next page; a longer one is no token this service gave.
+PAGE_TOKEN = re.compile(r"[0-9]{1,12}")
 
 
 def utcnow() -> datetime:
@@ -187,9 +190,9 @@ class CaseEngine:
         size = request.page_size or 50
         if not 0 < size <= MAX_PAGE_SIZE:
             raise InvalidArgument("bad page size", [FieldViolation("page_size", f"1 to {MAX_PAGE_SIZE}")])
-        offset = int(request.page_token) if request.page_token.isdigit() else 0
-        if request.page_token and not request.page_token.isdigit():
-            raise InvalidArgument("bad page token", [FieldViolation("page_token", "start again")])
+        if request.page_token and not PAGE_TOKEN.fullmatch(request.page_token):
+            raise InvalidArgument("bad page token", [FieldViolation("page_token", "not a token this service gave; start again")])
+        offset = int(request.page_token or 0)
         query: Select = select(CaseRow)
         if actor.kind == "citizen":
             query = query.where(CaseRow.applicant_id == actor.subject)
@@ -384,7 +387,7 @@ class CaseEngine:
                 CaseDocumentRow(
                     case_id=case.id,
                     kind=kind,
-                    filename=normalise(filename)[:255] or kind,
+                    filename=normalise(safe_filename(filename, kind)),
                     content_type=content_type,
                     size=len(content),
                     sha256=sha256,

@@ -48,10 +48,15 @@ class FieldRule(_Model):
         return self
 
 
+# The largest document any definition may allow: the gateway's and the gRPC channels' limits
+# are derived from it (each kind has its own, usually smaller, limit).
+MAX_DOCUMENT_BYTES = 50_000_000
+
+
 class DocumentKind(_Model):
     title_fa: str
     types: list[str] = Field(min_length=1)
-    max_bytes: int = Field(gt=0, le=50_000_000)
+    max_bytes: int = Field(gt=0, le=MAX_DOCUMENT_BYTES)
 
 
 class Condition(_Model):
@@ -442,6 +447,13 @@ class ProcessBook:
 
     def own(self) -> list[str]:
         return sorted(slug for slug in self.latest if slug != self.generic.slug)
+
+    def largest_document(self) -> int:
+        """The largest document any version of any definition here takes (0 when none does)."""
+        return max(
+            (kind.max_bytes for definition in self._versions.values() for kind in definition.documents.values()),
+            default=0,
+        )
 
 
 def load_processes(folder: Path) -> ProcessBook:

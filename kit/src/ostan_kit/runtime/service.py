@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 # How long each step of a shutdown after the gRPC grace period may take.
 STEP_SECONDS = 3.0
 
+# Room in a gRPC message for what travels beside a document's bytes (the case, the form, names).
+ENVELOPE_BYTES = 1 << 20
+
 CATALOGUE = catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name
 CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 PROCESSES = process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name
@@ -122,8 +125,18 @@ class OfficeService:
         )
         return self.server.add_secure_port(address, credentials)
 
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest call the server takes: the service's largest document and its envelope,
+        unless configured (gRPC's own default of 4 MiB would refuse documents the definitions allow)."""
+        return self.settings.max_message_bytes or self.engine.book.largest_document() + ENVELOPE_BYTES
+
     async def start(self) -> None:
-        self.server = grpc.aio.server(interceptors=[CallerInterceptor(self._assertion_verifier())])
+        limit = self.max_message_bytes
+        self.server = grpc.aio.server(
+            interceptors=[CallerInterceptor(self._assertion_verifier())],
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+        )
         catalogue_pb2_grpc.add_CatalogueServiceServicer_to_server(
             CatalogueServicer(self.settings.service, self.catalogue, self.engine), self.server
         )

@@ -48,6 +48,9 @@ class ServiceSettings(BaseSettings):
     weekend: list[str] = ["friday"]
     # How often due SLA timers are looked for.
     timer_poll_seconds: float = Field(default=5.0, gt=0)
+    # The largest gRPC message the server receives or sends; by default the service's largest
+    # document (from its process definitions) plus room for the rest of the call.
+    max_message_bytes: int | None = Field(default=None, gt=0)
 
     @property
     def resolved_database_url(self) -> str:
@@ -55,7 +58,6 @@ class ServiceSettings(BaseSettings):
             return self.database_url
         path = (self.state_dir / "db" / f"{self.service}.db").resolve()
         return f"sqlite+aiosqlite:///{path}"
-
 
     @property
     def resolved_documents_dir(self) -> Path:
