@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the forms
@@ -65,3 +67,16 @@ def test_a_document_whose_bytes_match_is_accepted():
     definition = service_book("foreign-nationals").latest["residence-document-extension"]
     check_document(definition, "residence-document-extension", "residence-document-scan", "application/pdf", PDF)
     check_document(definition, "residence-document-extension", "photo", "image/png", PNG)
+
+
+def test_every_document_a_definition_allows_fits_the_gateway_and_its_service():
+    from ostan_gateway.settings import GatewaySettings
+    from ostan_kit.runtime.registry import SERVICES as REGISTRY
+    from ostan_kit.runtime.service import ENVELOPE_BYTES
+
+    gateway = GatewaySettings()
+    for service in REGISTRY:
+        importlib.import_module(f"ostan.{service.replace('-', '_')}.v1.forms_pb2")  # registers its forms
+        largest = service_book(service).largest_document()
+        assert 0 < largest <= gateway.max_document_bytes
+        assert largest + ENVELOPE_BYTES <= gateway.max_message_bytes

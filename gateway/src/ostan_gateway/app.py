@@ -11,7 +11,8 @@ from fastapi import FastAPI, Request, Response
 from ostan_gateway import cases_api, catalogue_api, problems, processes_api
 from ostan_gateway.auth import JwksKeys, TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
-from ostan_gateway.problems import Problem
+from ostan_gateway.limits import BodyLimit
+from ostan_gateway.problems import Problem, UnexpectedErrors
 from ostan_gateway.services import Services, channel_credentials
 from ostan_gateway.settings import GatewaySettings
 from ostan_kit.catalogue.entries import load_organisation
@@ -47,7 +48,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # gRPC aio objects belong to the loop that made them: create them here, not at import.
-        services = Services({name: e.address for name, e in endpoints.items()}, signer, credentials)
+        services = Services(
+            {name: e.address for name, e in endpoints.items()}, signer, credentials, settings.max_message_bytes
+        )
         app.state.services = services
         app.state.catalogue = CatalogueAggregate(
             services, app.state.organisation, settings.catalogue_deadline, settings.catalogue_ttl_seconds
@@ -74,6 +77,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         },
     )
     problems.install(app)
+    # Inside out: bodies are bounded before anything reads them; whatever escapes every handler
+    # is a 500 problem that leaves the connection usable.
+    app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_document_bytes)
+    app.add_middleware(UnexpectedErrors)
     organisation = load_organisation()
     app.state.settings = settings
     app.state.organisation = organisation

@@ -7,6 +7,7 @@ service, whose engine decides what the caller may see and do.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -15,13 +16,13 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, Response, Upl
 from fastapi import Path as PathParam
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ostan.common.v1 import case_pb2
 from ostan_gateway.auth import Caller, CurrentCaller
 from ostan_gateway.problems import Problem
 from ostan_gateway.services import Services
-from ostan_kit.text.persian import to_jalali
+from ostan_kit.text.persian import ascii_digits, to_jalali
 from ostan_kit.text.tracking import parse_code
 
 router = APIRouter(tags=["cases"])
@@ -33,6 +34,37 @@ IdempotencyKey = Annotated[
 ]
 
 
+# How deep a form's JSON may nest. Forms are flat or nearly so; the bound keeps every form well
+# inside what protobuf decodes (a Struct spends two message levels per JSON level, of 100).
+MAX_DATA_DEPTH = 16
+# The largest case version there can be (the services keep it in a 32-bit integer).
+MAX_VERSION = 2**31 - 1
+
+
+def _depth(value: Any) -> int:
+    """How many objects and arrays deep ``value`` nests, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DATA_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _shallow(value: dict[str, Any]) -> dict[str, Any]:
+    if _depth(value) > MAX_DATA_DEPTH:
+        raise ValueError(f"is nested too deep: at most {MAX_DATA_DEPTH} levels of objects and arrays")
+    return value
+
+
+FormData = Annotated[dict[str, Any], AfterValidator(_shallow)]
+
+
 class StartCase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,15 +74,15 @@ class StartCase(BaseModel):
     process: str = Field(
         min_length=1, max_length=100, description="A process slug, or a catalogue entry's slug or booklet ID."
     )
-    data: dict[str, Any] = Field(description="The application form of the process.")
+    data: FormData = Field(description=f"The application form of the process (at most {MAX_DATA_DEPTH} levels deep).")
 
 
 class ActBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, description="The case version you acted on; a newer one is a 409.")
+    version: int = Field(ge=1, le=MAX_VERSION, description="The case version you acted on; a newer one is a 409.")
     comment: str = Field("", max_length=4000)
-    data: dict[str, Any] = Field(default_factory=dict, description="The action's fields, e.g. a refusal's reason.")
+    data: FormData = Field(default_factory=dict, description="The action's fields, e.g. a refusal's reason.")
 
 
 def _instant(stamp: Any, present: bool = True) -> dict[str, str | None]:
@@ -58,6 +90,18 @@ def _instant(stamp: Any, present: bool = True) -> dict[str, str | None]:
         return {"utc": None, "jalali": None}
     value = stamp.ToDatetime(UTC)
     return {"utc": value.isoformat().replace("+00:00", "Z"), "jalali": to_jalali(value)}
+
+
+def document_body(document: case_pb2.CaseDocument) -> dict[str, Any]:
+    return {
+        "kind": document.kind,
+        "filename": document.filename,
+        "content_type": document.content_type,
+        "size": document.size,
+        "sha256": document.sha256,
+        "attached_by": document.attached_by,
+        "attached_at": _instant(document.attached_at),
+    }
 
 
 def case_body(case: case_pb2.Case) -> dict[str, Any]:
@@ -78,18 +122,7 @@ def case_body(case: case_pb2.Case) -> dict[str, Any]:
         "updated_at": _instant(case.updated_at),
         "state_due_at": _instant(case.state_due_at, case.HasField("state_due_at")),
         "process_due_at": _instant(case.process_due_at, case.HasField("process_due_at")),
-        "documents": [
-            {
-                "kind": d.kind,
-                "filename": d.filename,
-                "content_type": d.content_type,
-                "size": d.size,
-                "sha256": d.sha256,
-                "attached_by": d.attached_by,
-                "attached_at": _instant(d.attached_at),
-            }
-            for d in case.documents
-        ],
+        "documents": [document_body(d) for d in case.documents],
         "comments": [
             {"author": c.author_id, "role": c.author_role, "text": c.text, "action": c.action, "at": _instant(c.at)}
             for c in case.comments
@@ -151,7 +184,7 @@ async def _service_of_process(request: Request, process: str) -> str:
             f"{process!r} is no catalogue entry or process the services know; name the service",
             slug="invalid-request",
             errors=[{"field": "process", "message": "unknown; give service as well"}],
-            **snapshot.availability(),
+            missing_services=snapshot.missing_services,
         )
     return entry["hosting_service"]
 
@@ -179,6 +212,26 @@ async def start_case(
     return case_body(answer.case)
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?")
+
+
+def _iso_8601(value: Any) -> Any:
+    """An instant is written as an ISO 8601 date or date-time (any digit script), never as a
+    bare number, which pydantic would otherwise take for seconds since 1970."""
+    if isinstance(value, str):
+        value = ascii_digits(value.strip())
+        if not _ISO_DATE.fullmatch(value):
+            raise ValueError("is not an ISO 8601 date or date-time, e.g. 2026-04-18 or 2026-04-18T09:00:00Z")
+        if len(value) == 10:
+            value += "T00:00:00Z"
+    elif not isinstance(value, datetime):
+        raise ValueError("is not an ISO 8601 date or date-time")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_8601)]
+
+
 class CaseQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -188,10 +241,10 @@ class CaseQuery(BaseModel):
     process: str | None = Field(None, max_length=100)
     code: str | None = Field(None, max_length=32, description="A tracking code or its beginning.")
     applicant: str | None = Field(None, max_length=64)
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: Instant | None = Field(None, description="Cases created at or after (ISO 8601 date or date-time).")
+    created_to: Instant | None = Field(None, description="Cases created before (ISO 8601 date or date-time).")
     limit: int = Field(50, ge=1, le=200)
-    cursor: str | None = Field(None, max_length=20)
+    cursor: str | None = Field(None, pattern=r"^[0-9]{1,12}$", description="next_cursor of the previous page")
 
 
 @router.get("/v1/cases")
@@ -305,7 +358,7 @@ async def attach_document(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     body = case_body(answer.case)
-    body["document"] = next(d for d in body["documents"] if d["sha256"] == answer.document.sha256)
+    body["document"] = document_body(answer.document)
     return body
 
 

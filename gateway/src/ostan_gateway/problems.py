@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import grpc
@@ -10,8 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ostan_kit.runtime.errors import RemoteError
+
+log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -84,6 +88,11 @@ def from_remote(service: str, error: RemoteError) -> Problem:
         )
     if status == 502:
         return Problem(502, f"the {service} service failed: {error.message}", service=service)
+    if error.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        # gRPC's own words ("Received message larger than max …") are not the client's business.
+        if "larger than max" in error.message:
+            return Problem(413, f"the request is larger than the {service} service takes", service=service)
+        return Problem(429, f"the {service} service is busy; try again later", service=service)
     status = _BY_REASON.get(error.reason, status)
     extensions: dict[str, Any] = {"service": service}
     if error.reason:
@@ -128,6 +137,33 @@ def install(app: FastAPI) -> None:
         detail = error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "Error")
         return problem_response(Problem(error.status_code, detail), request.url.path, error.headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> Response:
-        return problem_response(Problem(500, "an unexpected error; it has been logged"), request.url.path)
+
+
+class UnexpectedErrors:
+    """Anything no handler answered becomes a 500 problem, and the connection stays usable.
+
+    (Starlette's own last-resort handler answers and then re-raises, which makes the server drop
+    a kept-alive connection under the client's next request.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            log.exception("unexpected error", extra={"path": scope.get("path", "")})
+            if started:
+                raise
+            response = problem_response(Problem(500, "an unexpected error; it has been logged"), scope.get("path", ""))
+            await response(scope, receive, send)

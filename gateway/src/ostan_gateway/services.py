@@ -56,14 +56,19 @@ class Services:
         addresses: dict[str, str],
         signer: AssertionSigner | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.signer = signer
         self.clients: dict[str, ServiceClient] = {}
+        options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ]
         for name, address in addresses.items():
             if credentials is None:
-                channel = grpc.aio.insecure_channel(address)
+                channel = grpc.aio.insecure_channel(address, options=options)
             else:
-                channel = grpc.aio.secure_channel(address, credentials)
+                channel = grpc.aio.secure_channel(address, credentials, options=options)
             self.clients[name] = ServiceClient(
                 name=name,
                 address=address,

@@ -19,10 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ostan_gateway.auth import ensure_local_secret
+from ostan_kit.processes.definitions import MAX_DOCUMENT_BYTES
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.security.assertions import ensure_key_pair
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+# Room in a gRPC message for what travels beside a document's bytes.
+ENVELOPE_BYTES = 1 << 20
 
 
 class ServiceEndpoint(BaseModel):
@@ -78,9 +82,16 @@ class GatewaySettings(BaseSettings):
     tls_ca_file: Path | None = None
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
-    # Larger uploads are refused before they reach a service (each document kind has its own
-    # smaller limit in its process definition).
-    max_document_bytes: int = Field(default=20_000_000, gt=0)
+    # Larger uploads are refused before they reach a service (each document kind has its own,
+    # usually smaller, limit in its process definition); by default the largest any may have.
+    max_document_bytes: int = Field(default=MAX_DOCUMENT_BYTES, gt=0)
+    # A JSON body larger than this is refused (413) before it is parsed.
+    max_json_bytes: int = Field(default=1_000_000, gt=0)
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest gRPC message the gateway sends to or takes from a service."""
+        return self.max_document_bytes + ENVELOPE_BYTES
 
     @field_validator("services", mode="before")
     @classmethod
