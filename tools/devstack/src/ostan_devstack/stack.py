@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """Run in the child before exec: the kernel sends SIGTERM if the supervisor dies."""
+    """Run in the child before exec: the kernel sends SIGTERM if the thread that spawned it ends,
+    which is why every child is spawned from the stack's one spawner thread."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
@@ -94,12 +96,19 @@ class Stack:
         self.config = config
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs = config.state_dir / "logs"
+        # PR_SET_PDEATHSIG fires when the spawning *thread* ends, so every child is spawned from
+        # this one thread, which lives as long as the supervisor: a part restarted from any other
+        # thread (``asyncio.to_thread(stack.start_nats)``) outlives the thread that asked.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stack-spawner")
 
     # -- one process ----------------------------------------------------------------------
     def _spawn(self, name: str, command: list[str], environment: dict[str, str]) -> None:
+        self.processes[name] = self._spawner.submit(self._popen, name, command, environment).result()
+
+    def _popen(self, name: str, command: list[str], environment: dict[str, str]) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
         with open(self.logs / f"{name}.log", "ab") as log:
-            self.processes[name] = subprocess.Popen(
+            return subprocess.Popen(
                 command,
                 env={**os.environ, **self.config.environment, **environment},
                 stdin=subprocess.DEVNULL,
