@@ -6,13 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import orjson
+import swagger_ui_bundle
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
 
-from ostan_gateway import cases_api, catalogue_api, problems, processes_api
+from ostan_gateway import cases_api, catalogue_api, problems, processes_api, schemas
 from ostan_gateway.auth import JwksKeys, TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.limits import BodyLimit
-from ostan_gateway.problems import Problem, UnexpectedErrors
+from ostan_gateway.problems import AllowedMethods, Problem, UnexpectedErrors
 from ostan_gateway.services import Services, channel_credentials
 from ostan_gateway.settings import GatewaySettings
 from ostan_kit.catalogue.entries import load_organisation
@@ -66,6 +71,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         summary="The governorate's services, cases and inquiries over one HTTP API.",
         lifespan=lifespan,
+        # Swagger UI is served from the gateway's own copy (below); nothing loads from a CDN.
+        docs_url=None,
+        redoc_url=None,
         # FastAPI's own OpenTelemetry: a server span per request, continuing the caller's
         # traceparent, which the gRPC calls carry on. Probes are left out; finer operation spans
         # cost more than they tell.
@@ -80,6 +88,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # Inside out: bodies are bounded before anything reads them; whatever escapes every handler
     # is a 500 problem that leaves the connection usable.
     app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_document_bytes)
+    app.add_middleware(AllowedMethods)
     app.add_middleware(UnexpectedErrors)
     organisation = load_organisation()
     app.state.settings = settings
@@ -92,15 +101,40 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(processes_api.router)
 
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            problem = schemas.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = problems.document_problems(document, problem, secured=("/v1/cases",))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI from the gateway's own copy (the swagger-ui-bundle-v2 package)."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+            # Swagger UI would otherwise fetch a validity badge from validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
     def services_of(request: Request) -> Services:
         return request.app.state.services
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=schemas.Health)
     async def healthz() -> dict[str, str]:
         """The gateway process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses={200: {"model": schemas.Readiness}})
     async def readyz(request: Request) -> Response:
         """Ready when every office service reports SERVING; otherwise 503 naming the others."""
         statuses = await services_of(request).health(settings.health_deadline)

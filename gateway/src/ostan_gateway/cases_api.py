@@ -19,6 +19,7 @@ from google.protobuf.struct_pb2 import Struct
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ostan.common.v1 import case_pb2
+from ostan_gateway import schemas
 from ostan_gateway.auth import Caller, CurrentCaller
 from ostan_gateway.problems import Problem
 from ostan_gateway.services import Services
@@ -26,6 +27,14 @@ from ostan_kit.text.persian import ascii_digits, to_jalali
 from ostan_kit.text.tracking import parse_code
 
 router = APIRouter(tags=["cases"])
+
+Code = Annotated[
+    str,
+    PathParam(
+        pattern=schemas.TRACKING_CODE_PATTERN,
+        description="A tracking code, e.g. FN-1405-000042-3 (Persian or Arabic digits accepted).",
+    ),
+]
 
 # One of the services the gateway is configured with (``settings.GatewaySettings.services``).
 ServiceName = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
@@ -189,7 +198,7 @@ async def _service_of_process(request: Request, process: str) -> str:
     return entry["hosting_service"]
 
 
-@router.post("/v1/cases", status_code=201)
+@router.post("/v1/cases", status_code=201, response_model=schemas.Case)
 async def start_case(
     body: StartCase, request: Request, response: Response, who: CurrentCaller, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
@@ -247,7 +256,7 @@ class CaseQuery(BaseModel):
     cursor: str | None = Field(None, pattern=r"^[0-9]{1,12}$", description="next_cursor of the previous page")
 
 
-@router.get("/v1/cases")
+@router.get("/v1/cases", response_model=schemas.CaseList)
 async def list_cases(request: Request, who: CurrentCaller, query: Annotated[CaseQuery, Query()]) -> dict[str, Any]:
     """The inbox (``role``: open cases waiting for it, nearest deadline first) and the search.
     Staff see their office's cases; a citizen sees their own, from every service."""
@@ -282,16 +291,16 @@ async def list_cases(request: Request, who: CurrentCaller, query: Annotated[Case
     return {"items": items, "next_cursor": next_cursor or None, "missing_services": sorted(missing), "errors": missing}
 
 
-@router.get("/v1/cases/{code}")
-async def get_case(code: str, request: Request, who: CurrentCaller) -> dict[str, Any]:
+@router.get("/v1/cases/{code}", response_model=schemas.Case)
+async def get_case(code: Code, request: Request, who: CurrentCaller) -> dict[str, Any]:
     """A case by its tracking code (Persian or Arabic digits accepted)."""
     service = _service_of_code(request, code)
     answer = await _call(request, who, service, "GetCase", case_pb2.GetCaseRequest(code=code))
     return case_body(answer.case)
 
 
-@router.get("/v1/cases/{code}/actions")
-async def allowed_actions(code: str, request: Request, who: CurrentCaller) -> dict[str, Any]:
+@router.get("/v1/cases/{code}/actions", response_model=schemas.AllowedActions)
+async def allowed_actions(code: Code, request: Request, who: CurrentCaller) -> dict[str, Any]:
     """The actions the caller may take on the case now."""
     service = _service_of_code(request, code)
     answer = await _call(request, who, service, "ListAllowedActions", case_pb2.ListAllowedActionsRequest(code=code))
@@ -307,9 +316,9 @@ async def allowed_actions(code: str, request: Request, who: CurrentCaller) -> di
     }
 
 
-@router.post("/v1/cases/{code}/actions/{action}")
+@router.post("/v1/cases/{code}/actions/{action}", response_model=schemas.Case)
 async def act(
-    code: str, action: str, body: ActBody, request: Request, response: Response, who: CurrentCaller,
+    code: Code, action: Annotated[str, PathParam(max_length=64)], body: ActBody, request: Request, response: Response, who: CurrentCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Take an action of the case's process. ``version`` is the case version you saw: if someone
@@ -329,9 +338,9 @@ async def act(
     return case_body(answer.case)
 
 
-@router.post("/v1/cases/{code}/documents", status_code=201)
+@router.post("/v1/cases/{code}/documents", status_code=201, response_model=schemas.AttachedDocument)
 async def attach_document(
-    code: str,
+    code: Code,
     request: Request,
     response: Response,
     who: CurrentCaller,
@@ -365,10 +374,15 @@ async def attach_document(
 @router.get(
     "/v1/cases/{code}/documents/{sha256}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The document as stored."}},
+    responses={
+        200: {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The document as stored, with its own media type.",
+        }
+    },
 )
 async def download_document(
-    code: str, sha256: Annotated[str, PathParam(pattern="^[0-9a-fA-F]{64}$")], request: Request, who: CurrentCaller
+    code: Code, sha256: Annotated[str, PathParam(pattern="^[0-9a-fA-F]{64}$")], request: Request, who: CurrentCaller
 ) -> Response:
     """One of the case's documents, by the SHA-256 the case lists, for the applicant and the
     office's staff; anyone else gets 404, as if the case did not exist."""
@@ -393,8 +407,8 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@router.get("/v1/cases/{code}/history")
-async def case_history(code: str, request: Request, who: CurrentCaller) -> dict[str, Any]:
+@router.get("/v1/cases/{code}/history", response_model=schemas.History)
+async def case_history(code: Code, request: Request, who: CurrentCaller) -> dict[str, Any]:
     """The case's transitions, oldest first, each with its actor's role and time."""
     service = _service_of_code(request, code)
     answer = await _call(request, who, service, "GetHistory", case_pb2.GetHistoryRequest(code=code))

@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ostan_gateway import schemas
 from ostan_gateway.catalogue import Snapshot
 from ostan_gateway.listing import (
     NO_FILTERS,
@@ -92,7 +93,10 @@ def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Respon
     return Response(orjson.dumps(body), media_type=JSON, headers=headers)
 
 
-@router.get("/v1/catalogue")
+@router.get(
+    "/v1/catalogue",
+    responses={200: {"model": schemas.CatalogueList}, 304: {"description": "Not modified since the ETag given"}},
+)
 async def list_catalogue(
     request: Request,
     params: Annotated[ListParams, Query()],
@@ -120,7 +124,7 @@ async def list_catalogue(
     return Response(snap.rendered(key, render), media_type=JSON, headers=headers)
 
 
-@router.get("/v1/catalogue/search")
+@router.get("/v1/catalogue/search", responses={200: {"model": schemas.SearchResult}})
 async def search_catalogue(request: Request, params: Annotated[SearchParams, Query()]) -> Response:
     """Entries with every word of ``q``, ranked: title before goal before documents. Arabic or
     Persian letters, ZWNJ or none, diacritics and any digit script find the same entries."""
@@ -138,27 +142,31 @@ async def search_catalogue(request: Request, params: Annotated[SearchParams, Que
     return _json({**body, **snap.availability()})
 
 
-@router.get("/v1/catalogue/stats")
+@router.get("/v1/catalogue/stats", responses={200: {"model": schemas.CatalogueStats}})
 async def catalogue_stats(snap: SnapshotDep) -> Response:
     """The booklet's Table 1 recomputed from the data, per office and deputy, beside the
     booklet's own figures, with the recorded discrepancies that explain each difference."""
     return Response(snap.stats_body, media_type=JSON)
 
 
-@router.get("/v1/catalogue/schema")
+@router.get("/v1/catalogue/schema", response_model=dict[str, Any])
 async def catalogue_schema() -> dict[str, Any]:
     """The JSON Schema every catalogue file validates against (an entry: ``$defs.CatalogueEntry``)."""
     return json_schema()
 
 
-@router.get("/v1/catalogue.jsonld")
+@router.get(
+    "/v1/catalogue.jsonld",
+    response_class=Response,
+    responses={200: {"content": {"application/ld+json": {"schema": {"type": "object"}}}, "description": "CPSV-AP JSON-LD"}},
+)
 async def catalogue_jsonld(snap: SnapshotDep) -> Response:
     """The whole catalogue as CPSV-AP JSON-LD for catalogue harvesters."""
     headers = {"Ostan-Missing-Services": ",".join(snap.missing_services)} if snap.missing else None
     return Response(snap.jsonld_body, media_type="application/ld+json", headers=headers)
 
 
-@router.get("/v1/catalogue/{id_or_slug}")
+@router.get("/v1/catalogue/{id_or_slug}", responses={200: {"model": schemas.EntryView}})
 async def catalogue_entry(id_or_slug: str, snap: SnapshotDep) -> Response:
     """One entry by its 11-digit booklet ID (any digit script) or its slug."""
     key = id_or_slug.strip().lower().translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789"))

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ostan_kit.runtime.errors import RemoteError
@@ -62,6 +63,37 @@ class Problem(Exception):
         self.detail = detail
         self.slug = slug or _TITLES.get(status, "error").lower().replace(" ", "-")
         self.extensions = extensions
+
+
+# The problems every operation may answer, documented on each (a service that is down is a 503,
+# a body over its bound a 413, a token that fails a 401, wherever they occur).
+DOCUMENTED = (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 502, 503)
+
+
+def document_problems(openapi: dict[str, Any], problem_schema: dict[str, Any], secured: tuple[str, ...]) -> dict[str, Any]:
+    """The OpenAPI document with the Problem schema and every operation's problem answers as
+    ``application/problem+json``, and the bearer scheme on the paths under ``secured``."""
+    components = openapi.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    definitions = problem_schema.pop("$defs", {})
+    schemas.update(definitions)
+    schemas["Problem"] = problem_schema
+    # FastAPI's own validation error shapes are never sent: every 422 is a Problem.
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    reference = {"$ref": "#/components/schemas/Problem"}
+    for path, operations in openapi.get("paths", {}).items():
+        for operation in operations.values():
+            answers = operation.setdefault("responses", {})
+            for status in DOCUMENTED:
+                answers[str(status)] = {
+                    "description": _TITLES[status],
+                    "content": {MEDIA_TYPE: {"schema": reference}},
+                }
+            if path.startswith(secured):
+                operation["security"] = [{"bearer": []}]
+    return openapi
 
 
 def problem_response(problem: Problem, instance: str = "", headers: dict[str, str] | None = None) -> Response:
@@ -135,7 +167,40 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> Response:
         detail = error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "Error")
-        return problem_response(Problem(error.status_code, detail), request.url.path, error.headers)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            # Every method of the path, not only those of the first route that matched it.
+            headers["Allow"] = ", ".join(methods_of(request.app, request.scope))
+        return problem_response(Problem(error.status_code, detail), request.url.path, headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def methods_of(app: ASGIApp, scope: Scope) -> list[str]:
+    """The methods the routes of ``scope``'s path answer, OPTIONS included (empty: no such path)."""
+    routes = [route for route in app.router.routes if not isinstance(route, Mount)]  # type: ignore[attr-defined]
+    methods = {
+        method
+        for method in _METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)
+    }
+    return sorted(methods | {"OPTIONS"}) if methods else []
+
+
+class AllowedMethods:
+    """``OPTIONS`` on a path answers 204 with every method its routes take in ``Allow``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            methods = methods_of(scope["app"], scope)
+            if methods:
+                await Response(status_code=204, headers={"Allow": ", ".join(methods)})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 

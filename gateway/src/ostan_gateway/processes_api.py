@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request
 
 from ostan.common.v1 import process_pb2
+from ostan_gateway import schemas
 from ostan_gateway.catalogue import RETRY_MISSING_SECONDS
 from ostan_gateway.problems import Problem
 from ostan_gateway.services import Services
@@ -85,7 +86,7 @@ def _summary(process: dict[str, Any]) -> dict[str, Any]:
     return {key: process[key] for key in keys}
 
 
-@router.get("/v1/processes")
+@router.get("/v1/processes", response_model=schemas.ProcessList)
 async def list_processes(request: Request) -> dict[str, Any]:
     """Every process the services run (the generic request once per service), without the
     details; ``GET /v1/processes/{slug}`` gives one whole."""
@@ -94,7 +95,7 @@ async def list_processes(request: Request) -> dict[str, Any]:
     return {"items": items, **snapshot.availability()}
 
 
-@router.get("/v1/processes/{slug}")
+@router.get("/v1/processes/{slug}", response_model=schemas.ProcessDetail)
 async def get_process(slug: str, request: Request, service: str | None = None) -> dict[str, Any]:
     """One process: its form as JSON Schema (types, required fields, enums with Persian labels,
     formats for national codes, Jalali dates and mobiles), documents, states, actions with their
