@@ -178,7 +178,9 @@ async def catalogue_entry(id_or_slug: str, snap: SnapshotDep) -> Response:
                 f"no entry {id_or_slug!r} among the services that answered; "
                 f"{', '.join(snap.missing_services)} did not answer",
                 slug="service-unavailable",
-                **snap.availability(),
+                # In a problem, ``errors`` names bad fields; the services' errors have their own member.
+                missing_services=snap.missing_services,
+                service_errors=snap.availability()["errors"],
             )
         raise Problem(404, f"no catalogue entry {id_or_slug!r}", slug="not-found")
     headers = {"Ostan-Missing-Services": ",".join(snap.missing_services)} if snap.missing else None

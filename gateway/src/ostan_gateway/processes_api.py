@@ -121,5 +121,11 @@ async def get_process(slug: str, request: Request, service: str | None = None) -
         )
     if not found:
         status = 503 if snapshot.missing else 404
-        raise Problem(status, f"no service runs a process {slug!r}", **snapshot.availability())
+        raise Problem(
+            status,
+            f"no service runs a process {slug!r}",
+            # In a problem, ``errors`` names bad fields; the services' errors have their own member.
+            missing_services=sorted(snapshot.missing),
+            service_errors=dict(sorted(snapshot.missing.items())),
+        )
     return {**found[0], **snapshot.availability()}

@@ -35,6 +35,8 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[ProblemError] | None = Field(None, description="The fields that are wrong, when any are.")
+    missing_services: list[str] | None = Field(None, description="Services that did not answer, when that is the cause.")
+    service_errors: dict[str, str] | None = Field(None, description="Why each of those services did not answer.")
 
 
 class Instant(_Answer):
