@@ -52,3 +52,16 @@ def test_an_unexpected_error_is_a_500_problem_and_the_connection_stays_open():
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_grpcs_own_size_refusal_is_a_413_without_its_words():
+    import grpc
+
+    from ostan_gateway.problems import from_remote
+    from ostan_kit.runtime.errors import RemoteError
+
+    too_large = RemoteError(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (5000123 vs. 4194304)", [])
+    problem = from_remote("urban", too_large)
+    assert problem.status == 413 and "larger than max" not in problem.detail and "4194304" not in problem.detail
+    busy = from_remote("urban", RemoteError(grpc.StatusCode.RESOURCE_EXHAUSTED, "quota: 17 in flight", []))
+    assert busy.status == 429 and "quota" not in busy.detail
