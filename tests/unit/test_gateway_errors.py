@@ -24,8 +24,8 @@ def read_answer(reader) -> tuple[int, dict[str, str], bytes]:
     return status, headers, reader.read(int(headers.get("content-length", "0")))
 
 
-def test_an_unexpected_error_is_a_500_problem_and_the_connection_stays_open():
-    app = create_app(GatewaySettings(services={}))
+def test_an_unexpected_error_is_a_500_problem_and_the_connection_stays_open(tmp_path):
+    app = create_app(GatewaySettings(services={}, local_keys_dir=tmp_path))
 
     @app.get("/boom")
     async def boom() -> dict:

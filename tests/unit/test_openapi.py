@@ -11,16 +11,19 @@ import pytest
 from openapi_spec_validator import validate
 
 from ostan_gateway.app import create_app
-from ostan_gateway.auth import DEV_SECRET, issue_token
+from ostan_gateway.auth import issue_token
 from ostan_gateway.problems import DOCUMENTED
 from ostan_gateway.settings import GatewaySettings
 
-STAFF = issue_token(DEV_SECRET, subject="clerk-1", kind="staff", name="سارا", roles=["clerk"], office="foreign-nationals")
+
+@pytest.fixture
+def settings(tmp_path) -> GatewaySettings:
+    return GatewaySettings(services={}, local_keys_dir=tmp_path)
 
 
 @pytest.fixture
-async def gateway():
-    app = create_app(GatewaySettings(services={}))
+async def gateway(settings):
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client
@@ -71,10 +74,11 @@ async def test_tracking_codes_have_their_pattern_and_case_calls_their_bearer(ope
 
 
 @pytest.mark.parametrize("value", ["0.5", "1700000000", "yesterday", "1405/01/01"])
-async def test_created_to_is_a_date_not_a_number(gateway, value):
-    answer = await gateway.get(
-        "/v1/cases", params={"created_to": value}, headers={"Authorization": f"Bearer {STAFF}"}
+async def test_created_to_is_a_date_not_a_number(gateway, settings, value):
+    staff = issue_token(
+        settings.token_secret(), subject="clerk-1", kind="staff", name="سارا", roles=["clerk"], office="foreign-nationals"
     )
+    answer = await gateway.get("/v1/cases", params={"created_to": value}, headers={"Authorization": f"Bearer {staff}"})
     assert answer.status_code == 422, answer.text
     assert answer.json()["errors"][0]["field"] == "query.created_to"
 
