@@ -221,18 +221,19 @@ async def test_the_inbox_lists_a_roles_cases_nearest_deadline_first(engine, cloc
 
 
 async def test_sla_warning_breach_and_escalation_across_a_weekend(engine, clock):
-    # Submitted Wednesday 2026-04-22 09:00 Tehran with a 2-working-day SLA; Friday is closed, so
-    # it falls due Saturday 09:00, and its 80% warning (1.6 days) Thursday 23:24.
+    # Submitted Wednesday 2026-04-22 09:00 Tehran with a 2-day SLA: by the day rule the 2 days are
+    # Thursday and Friday; Friday is closed, so the limit ends with Saturday (Sunday 00:00 Tehran,
+    # 04-25 20:30 UTC), and its 80% warning falls 80% of the way there, Saturday 06:36.
     clock.now = datetime(2026, 4, 22, 5, 30, tzinfo=UTC)
     case = await started(engine)
-    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 4, 25, 5, 30, tzinfo=UTC)
-    clock.now = datetime(2026, 4, 23, 19, 50, tzinfo=UTC)  # Thursday 23:20 Tehran
+    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 4, 25, 20, 30, tzinfo=UTC)
+    clock.now = datetime(2026, 4, 25, 3, 0, tzinfo=UTC)  # Saturday 06:30 Tehran
     assert await engine.fire_due_timers() == 0
-    clock.now = datetime(2026, 4, 23, 19, 58, tzinfo=UTC)  # Thursday 23:28
+    clock.now = datetime(2026, 4, 25, 3, 10, tzinfo=UTC)  # Saturday 06:40
     assert await engine.fire_due_timers() == 1
-    clock.now = datetime(2026, 4, 24, 20, 0, tzinfo=UTC)  # all of Friday: nothing more
+    clock.now = datetime(2026, 4, 25, 20, 29, tzinfo=UTC)  # Saturday 23:59: still in time
     assert await engine.fire_due_timers() == 0
-    clock.now = datetime(2026, 4, 25, 5, 31, tzinfo=UTC)  # Saturday 09:01
+    clock.now = datetime(2026, 4, 25, 20, 31, tzinfo=UTC)  # Sunday 00:01
     assert await engine.fire_due_timers() == 1
     assert await engine.fire_due_timers() == 0  # fired once only
     escalated = await engine.get(CLERK, case.code)
@@ -243,19 +244,26 @@ async def test_sla_warning_breach_and_escalation_across_a_weekend(engine, clock)
     ]
 
 
-async def test_sla_clock_skips_nowruz(engine, clock):
+async def test_a_limit_ending_in_nowruz_ends_with_the_first_working_day_after(engine, clock):
     clock.now = datetime(2026, 3, 18, 6, 30, tzinfo=UTC)  # Wednesday 10:00, before Nowruz
     case = await started(engine)
-    # Thursday 03-19 is one working day; 03-20 (a Friday and a holiday) and the Nowruz holidays of
-    # 1405 (03-21..24) are closed, so the second day ends Wednesday 03-25 10:00, a week later.
-    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 3, 25, 6, 30, tzinfo=UTC)
+    # The 2 days are Thursday 03-19 and Friday 03-20 (closed); 03-21..24 are the Nowruz holidays
+    # of 1405, so the limit ends with Wednesday 03-25 (Civil Procedure Law Art. 444).
+    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 3, 25, 20, 30, tzinfo=UTC)
 
 
-async def test_sla_clock_skips_tasua_and_ashura(engine, clock):
+async def test_a_limit_ending_on_ashura_ends_with_the_next_working_day(engine, clock):
     clock.now = datetime(2026, 6, 23, 10, 30, tzinfo=UTC)  # Tuesday 14:00
     case = await started(engine)
-    # Tasua and Ashura (06-24, 06-25) and Friday 06-26 are closed: due Sunday 06-28 14:00.
-    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 6, 28, 10, 30, tzinfo=UTC)
+    # Day 2 is Ashura (06-25), then Friday 06-26: the limit ends with Saturday 06-27.
+    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 6, 27, 20, 30, tzinfo=UTC)
+
+
+async def test_a_limit_ending_on_a_working_day_counts_calendar_days_through_closed_ones(engine, clock):
+    clock.now = datetime(2026, 6, 21, 10, 30, tzinfo=UTC)  # Sunday 14:00
+    case = await started(engine)
+    # Monday and Tuesday are the 2 days; the holidays after do not lengthen a limit that ends before them.
+    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 6, 23, 20, 30, tzinfo=UTC)
 
 
 async def test_timers_of_a_state_left_in_time_do_nothing(engine, clock):

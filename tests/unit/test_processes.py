@@ -1,9 +1,10 @@
+import importlib
 from pathlib import Path
 
 import pytest
 
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
-from ostan_kit.processes.definitions import load_processes
+from ostan_kit.processes.definitions import DefinitionError, load_processes
 from ostan_kit.runtime.errors import InvalidArgument
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +95,25 @@ def test_a_wrong_definition_stops_the_start_naming_file_line_and_problem(tmp_pat
     with pytest.raises(ValueError, match=message) as caught:
         load_processes(tmp_path)
     assert f"{path}:{_line_of(broken, at)}:" in str(caught.value)
+
+
+def test_working_days_override_the_day_rule_only_where_a_source_is_cited(tmp_path):
+    text = (FOREIGN_NATIONALS / "residence-document-extension.yaml").read_text("utf-8")
+    folder = tmp_path / "processes"
+    folder.mkdir()
+    (folder / "d.yaml").write_text(text.replace("sla_days: ", "sla_working_days: ", 1), "utf-8")
+    with pytest.raises(DefinitionError, match="روز کاری"):
+        load_processes(folder)
+    cited = text.replace("sla_days: ", "working_days_source: 'seed X line 1 «۵ روز کاری»'\nsla_working_days: ", 1)
+    (folder / "d.yaml").write_text(cited, "utf-8")
+    assert load_processes(folder).latest["residence-document-extension"].working_days_source
+
+
+def test_every_definition_reads_its_days_by_the_one_rule():
+    """No definition of the offices counts working days: no source says «روز کاری»; the public
+    complaint's and the Article 79 board's unqualified «روز» count alike."""
+    for folder in sorted((ROOT / "services").glob("*/processes")):
+        importlib.import_module(f"ostan.{folder.parent.name.replace('-', '_')}.v1.forms_pb2")
+        for definition in load_processes(folder).latest.values():
+            assert not definition.sla_working_days and not definition.working_days_source, definition.origin
+            assert not any(state.sla_working_days for state in definition.states.values()), definition.origin

@@ -150,7 +150,7 @@ async def test_a_purchase_is_refused_corrected_or_withdrawn(engine):
 
 async def test_an_overdue_purchase_review_escalates_to_the_director_general(engine, clock):
     case = (await engine.start(CLERK, "equipment-purchase", PURCHASE, key())).message
-    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, 5)
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.deadline(clock.now, 5)
     await assert_breach_escalates(engine, clock, case, "director-general")
     escalated = await engine.get(DG, case.code)
     assert escalated.breached and escalated.assigned_role == "director-general"
@@ -237,7 +237,7 @@ async def test_an_evaluation_for_extension_below_the_minimum_cancels_the_contrac
 
 async def test_an_evaluation_form_not_returned_in_time_escalates(engine, clock):
     case = (await engine.start(HR, "performance-evaluation", EVALUATION, key())).message
-    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, 10)
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.deadline(clock.now, 10)
     await assert_breach_escalates(engine, clock, case, "supervisor")
     escalated = await engine.get(HR, case.code)
     assert escalated.breached and escalated.assigned_role == "supervisor"
@@ -317,7 +317,7 @@ async def test_a_missing_quarterly_report_escalates(engine, clock):
     case = await step(engine, HR, case, "record-moi-consent", consent_letter="۹۰", starts_on="1405/03/01")
     case = await attach(engine, HR, case, "decree")
     case = await step(engine, HR, case, "introduce-and-issue-decree", unit="دفتر")
-    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, 65)
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.deadline(clock.now, 90)
     await assert_breach_escalates(engine, clock, case, "supervisor")
     escalated = await engine.get(HR, case.code)
     assert escalated.breached and escalated.assigned_role == "supervisor"
@@ -371,7 +371,7 @@ async def test_an_insurance_round_is_cancelled_with_a_reason(engine):
 
 async def test_an_overdue_insurance_call_escalates_to_the_director_general(engine, clock):
     case = (await engine.start(WELFARE, "supplementary-insurance", ROUND, key())).message
-    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, 15)
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.deadline(clock.now, 15)
     await assert_breach_escalates(engine, clock, case, "director-general")
     escalated = await engine.get(DG, case.code)
     assert escalated.breached and escalated.assigned_role == "director-general"

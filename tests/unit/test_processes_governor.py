@@ -26,7 +26,7 @@ STRANGER = citizen("0067749828", "دیگری")
 
 
 def due_in(engine, clock, case, days) -> bool:
-    return case.state_due_at.ToDatetime(UTC) == engine.calendar.add(clock.now, days)
+    return case.state_due_at.ToDatetime(UTC) == engine.calendar.deadline(clock.now, days)
 
 
 # -- the public complaint (seed 001 lines 3459-3493) --------------------------------------------

@@ -4,7 +4,7 @@ guard naming its rule and its source."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -363,7 +363,7 @@ async def test_grade_upgrade_guard_and_slas(engine, clock, steps):
         await steps.start(CLERK, "municipality-grading", {**GRADE, "grading_system_reference": ""})
     broken(caught, "registered-in-grading-system", "seed 003 l.367")
     case = await _grading_in_review(steps)
-    assert case.HasField("process_due_at")  # S3's three months, as 72 working days
+    assert case.HasField("process_due_at")  # S3's three months, as 90 days
     await breach(engine, clock, case, 6, CLERK)
     clock.now += timedelta(days=100)
     await engine.fire_due_timers()
@@ -433,15 +433,16 @@ async def test_a_referral_is_tabled_only_with_its_three_council_papers(steps, mi
 
 
 async def test_the_20_days_from_registration_escalate(engine, clock, steps):
-    """20 calendar days (seed 003 l.591): not due after 19, overdue at the 20th, for the
-    registered state and for the case as a whole."""
+    """20 days (seed 003 l.591) by the day rule: registered on Saturday 1405/01/29, the 20 days
+    end with Friday 1405/02/18, a closed day, so with Saturday 1405/02/19; for the registered
+    state and for the case as a whole."""
     case = await steps.start(SECRETARY, "article-79-dispute-referral", REFERRAL)
     assert case.state_due_at.ToDatetime(UTC) == case.process_due_at.ToDatetime(UTC)
-    assert case.state_due_at.ToDatetime(UTC) == clock.now + timedelta(days=20)
-    clock.now += timedelta(days=13)
+    assert case.state_due_at.ToDatetime(UTC) == datetime(2026, 5, 9, 20, 30, tzinfo=UTC)
+    clock.now += timedelta(days=21)
     await engine.fire_due_timers()
     assert not (await engine.get(SECRETARY, case.code)).breached
-    escalated = await breach(engine, clock, case, 7, CLERK)
+    escalated = await breach(engine, clock, case, 1, CLERK)
     assert escalated.state == "registered"
     events = await event_subjects(engine)
     assert "ostan.urban.article-79-dispute-referral.sla-breached" in events

@@ -170,3 +170,39 @@ def test_a_fraction_a_hair_under_a_whole_day_still_ends_on_a_working_day():
     end = calendar.add(start, 4.9999999999999964)
     assert calendar.is_working_day(end.astimezone(TEHRAN).date())
     assert abs(calendar.elapsed(start, end) - 5) < 1e-6
+
+
+# -- the day rule: unqualified «روز» (Civil Procedure Law Arts. 443-445) ------------------------
+
+
+def test_a_limit_in_days_ends_with_its_last_calendar_day_the_first_day_not_counted():
+    start = tehran(2026, 4, 18, 9, 30)  # Saturday
+    assert FRIDAY.deadline(start, 1) == tehran(2026, 4, 20)  # Sunday, the one day, ends at midnight
+    assert FRIDAY.deadline(tehran(2026, 4, 18, 23, 59), 1) == tehran(2026, 4, 20)  # the hour does not matter
+    assert FRIDAY.deadline(start, 5) == tehran(2026, 4, 24)  # Thursday: closed days inside are counted
+    assert FRIDAY.deadline(start, 10) == tehran(2026, 4, 29)
+
+
+def test_a_last_day_on_a_closed_day_moves_to_the_end_of_the_next_working_day():
+    start = tehran(2026, 4, 18, 9, 30)
+    assert FRIDAY.deadline(start, 6) == tehran(2026, 4, 26)  # Friday 04-24 → Saturday 04-25
+    assert THURSDAY_FRIDAY.deadline(start, 5) == tehran(2026, 4, 26)  # Thursday and Friday closed
+    # 1405's Nowruz: from Tuesday 03-17, 3 days end on Friday 03-20, a holiday, as are 03-21..24.
+    assert FRIDAY.deadline(tehran(2026, 3, 17, 12), 3) == tehran(2026, 3, 26)
+
+
+def test_a_limit_in_days_is_a_whole_number_of_days():
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError):
+            FRIDAY.deadline(tehran(2026, 4, 18), bad)
+
+
+@settings(max_examples=200)
+@given(st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2030, 1, 1)), st.integers(1, 120))
+def test_a_limit_in_days_never_ends_early_and_ends_at_a_working_days_end(naive_start, days):
+    start = naive_start.replace(tzinfo=UTC)
+    end = FRIDAY.deadline(start, days)
+    last_day = (end - timedelta(seconds=1)).astimezone(TEHRAN).date()
+    assert FRIDAY.is_working_day(last_day)
+    assert end.astimezone(TEHRAN).time() == datetime.min.time()
+    assert last_day >= start.astimezone(TEHRAN).date() + timedelta(days=days)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -34,13 +34,15 @@ class Deadlines:
     def __init__(self, calendar: WorkingCalendar) -> None:
         self.calendar = calendar
 
-    def due(self, now: datetime, working: float | None, calendar: float | None, share: float = 1.0):
-        """When ``share`` of an SLA has passed: in working days on the Jalali calendar, or in
-        calendar days where the source counts those."""
+    def due(self, now: datetime, days: int | None, working: float | None, share: float = 1.0):
+        """When ``share`` of an SLA has passed: ``days`` by the day rule (``WorkingCalendar.deadline``;
+        the warning at ``share`` of the time from now to that end), or working time where the
+        source says «روز کاری»."""
+        if days:
+            end = self.calendar.deadline(now, days)
+            return end if share >= 1 else now + (end - now) * share
         if working:
             return self.calendar.add(now, working * share)
-        if calendar:
-            return now + timedelta(days=calendar * share)
         return None
 
     def enter_state(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
@@ -51,7 +53,7 @@ class Deadlines:
         case.state_entered_at = now
         case.state_version = case.version
         case.breached = False
-        case.state_due_at = self.due(now, state.sla_days, state.sla_calendar_days)
+        case.state_due_at = self.due(now, state.sla_days, state.sla_working_days)
         if case.state_due_at:
             for kind, share in (("state-warning", WARNING_SHARE), ("state-breach", 1.0)):
                 session.add(
@@ -60,7 +62,7 @@ class Deadlines:
                         kind=kind,
                         state=case.state,
                         state_version=case.version,
-                        fire_at=self.due(now, state.sla_days, state.sla_calendar_days, share),
+                        fire_at=self.due(now, state.sla_days, state.sla_working_days, share),
                     )
                 )
 
@@ -75,7 +77,7 @@ class Deadlines:
                     kind=kind,
                     state="",
                     state_version=0,
-                    fire_at=self.due(now, definition.sla_days, definition.sla_calendar_days, share),
+                    fire_at=self.due(now, definition.sla_days, definition.sla_working_days, share),
                 )
             )
 

@@ -261,7 +261,7 @@ class CaseEngine:
                 state_version=1,
                 state_entered_at=now,
                 state_due_at=None,
-                process_due_at=self.deadlines.due(now, definition.sla_days, definition.sla_calendar_days),
+                process_due_at=self.deadlines.due(now, definition.sla_days, definition.sla_working_days),
                 outcome=state.outcome,
                 breached=False,
                 created_at=now,

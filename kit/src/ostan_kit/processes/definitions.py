@@ -1,8 +1,8 @@
 """Process definitions, kept as data in each service's ``processes/`` folder.
 
 A definition names its application form (a message of the service's proto package) and the rule
-of each field; its roles and document kinds; its states (with SLA in working days, the role each
-waits for, and the terminal outcomes) and the actions between them (roles, required documents,
+of each field; its roles and document kinds; its states (with SLA in days read by kit's one day
+rule, ``ostan_kit.text.workdays``, the role each waits for, and the terminal outcomes) and the actions between them (roles, required documents,
 guards, outbound inquiries). Everything is checked when the service starts: a wrong definition
 stops the start with a message naming the file, the line and the problem.
 """
@@ -123,9 +123,10 @@ class State(_Model):
     title_fa: str = ""
     # The role whose inbox the case is in while in this state; none for a terminal state.
     assignee_role: str | None = None
-    sla_days: float | None = Field(default=None, gt=0)
-    # Where the source counts calendar days («۲۰ روز» from registration), not working days.
-    sla_calendar_days: float | None = Field(default=None, gt=0)
+    # Days by the day rule (calendar days counted as the Civil Procedure Law counts them).
+    sla_days: int | None = Field(default=None, gt=0)
+    # Only where the source itself says «روز کاری»; the definition's working_days_source cites it.
+    sla_working_days: float | None = Field(default=None, gt=0)
     terminal: bool = False
     outcome: Literal["granted", "refused", "withdrawn", "delivered", "closed"] | None = None
 
@@ -133,10 +134,10 @@ class State(_Model):
     def _terminal_has_outcome(self) -> State:
         if self.terminal != (self.outcome is not None):
             raise ValueError("a terminal state has an outcome, and only a terminal state has one")
-        if self.terminal and (self.assignee_role or self.sla_days or self.sla_calendar_days):
+        if self.terminal and (self.assignee_role or self.sla_days or self.sla_working_days):
             raise ValueError("a terminal state waits for no one and has no SLA")
-        if self.sla_days and self.sla_calendar_days:
-            raise ValueError("an SLA is in working days or in calendar days, not both")
+        if self.sla_days and self.sla_working_days:
+            raise ValueError("an SLA is in days or in working days, not both")
         return self
 
 
@@ -188,12 +189,26 @@ class ProcessDefinition(_Model):
     start: Start
     states: dict[str, State]
     actions: list[Action]
-    sla_days: float | None = Field(default=None, gt=0)
-    sla_calendar_days: float | None = Field(default=None, gt=0)
+    sla_days: int | None = Field(default=None, gt=0)
+    sla_working_days: float | None = Field(default=None, gt=0)
+    # Where the source says «روز کاری»: the seed line that lets sla_working_days override the day rule.
+    working_days_source: str = ""
     # By default the applicant is the form's national_code (or document_number) and full_name.
     applicant: Applicant | None = None
     # Set for definitions read from a file: where they came from, for error messages.
     origin: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _working_days_cited(self) -> ProcessDefinition:
+        working = self.sla_working_days or any(state.sla_working_days for state in self.states.values())
+        if working and not self.working_days_source.strip():
+            raise ValueError(
+                "sla_working_days overrides the day rule only where the source says «روز کاری»: "
+                "cite it in working_days_source"
+            )
+        if self.sla_days and self.sla_working_days:
+            raise ValueError("an SLA is in days or in working days, not both")
+        return self
 
     def form_class(self) -> type[Message]:
         descriptor = descriptor_pool.Default().FindMessageTypeByName(self.form)

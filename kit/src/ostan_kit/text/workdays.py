@@ -1,11 +1,20 @@
-"""Working-day calendar for SLA deadlines.
+"""The Jalali working calendar, and the one reading of «روز» in administrative deadlines.
 
-A governorate's service-level deadlines run in working days: weekend days (Friday, and in some
-offices Thursday too) and Iran's official holidays do not count. Days are the calendar days of
+**The day rule.** An unqualified «روز» in a deadline («حداکثر ظرف ۵ روز», «20 روز از تاریخ ثبت»)
+is a calendar day, counted as the Civil Procedure Law (قانون آیین دادرسی دادگاه‌های عمومی و انقلاب
+در امور مدنی، ۱۳۷۹) counts time limits, the counting Iranian administrative practice follows where
+a regulation says nothing of its own: a day is a whole day (Art. 443); the day of the event the
+limit runs from is not counted (Art. 445), so N days end when the Nth following day ends; and a
+limit whose last day falls on a day the offices are closed ends when the next working day ends
+(Art. 444). ``WorkingCalendar.deadline`` is that rule. Only where a source itself says «روز کاری»
+(working days) does a definition count working time instead (``WorkingCalendar.add``).
+
+A governorate's offices close on weekend days (Friday, and in some offices Thursday too) and Iran's
+official holidays. Days are the calendar days of
 Asia/Tehran, because that is where the office closes; instants going in and coming out are UTC, as
 everywhere else in the platform.
 
-Working time is continuous: a working day contributes all of itself (00:00 to 24:00 Tehran) and a
+Working time (for the «روز کاری» a source names) is continuous: a working day contributes all of itself (00:00 to 24:00 Tehran) and a
 closed day contributes nothing, so fractions of a day are meaningful (an SLA warning at 80% of five
 working days is ``add(start, 0.8 * 5)``). A day always counts as exactly one, whatever its length in
 hours, so the arithmetic would stay exact across the daylight-saving changes Iran made before 2022.
@@ -26,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["TEHRAN", "WEEKDAYS", "WorkingCalendar"]
+__all__ = ["DAY_RULE", "TEHRAN", "WEEKDAYS", "WorkingCalendar"]
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 WEEKDAYS = {
@@ -39,6 +48,11 @@ WEEKDAYS = {
     "sunday": 6,
 }
 EXTRA_HOLIDAY_NAME = "Official closure"
+# The authority of the day rule, as definitions and answers cite it.
+DAY_RULE = (
+    "unqualified «روز» is a calendar day counted as the Civil Procedure Law (1379) Arts. 443-445 count: "
+    "the starting day not counted, a last day on which offices are closed moved to the next working day"
+)
 
 _DAY = timedelta(days=1)
 
@@ -147,6 +161,17 @@ class WorkingCalendar:
         if result >= end:  # a fraction a hair under 1 rounds to the whole microsecond: midnight
             return _day_start(self._next_working_day(day))
         return result
+
+    def deadline(self, start: datetime, days: int) -> datetime:
+        """The UTC instant a limit of ``days`` days from ``start`` ends, by the day rule (module
+        docstring): the end of the ``days``-th Tehran day after the day of ``start``, moved to the
+        end of the next working day when that day is closed."""
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise ValueError(f"a limit in days is a whole number >= 1, not {days!r}")
+        day = _utc(start).astimezone(TEHRAN).date() + timedelta(days=days)
+        while not self.is_working_day(day):
+            day += _DAY
+        return _day_start(day + _DAY)
 
     def elapsed(self, start: datetime, end: datetime) -> float:
         """Working days (with fractions) between two instants; 0 if ``end`` is not after ``start``."""
