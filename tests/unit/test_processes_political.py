@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ostan.common.v1 import case_pb2
 from ostan.political.v1 import forms_pb2  # noqa: F401 — registers the forms
 from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from ostan_kit.security.actors import Actor
@@ -661,13 +662,17 @@ async def test_a_body_holds_a_meeting_from_invitation_to_its_report(engine, slug
     receipts = [{"member": m["name"], "received_on": "1405/02/05"} for m in MEMBERS]
     case = await act(engine, secretary, case, "confirm-receipts", receipts=receipts)
     case = await act(engine, chair, case, "open-meeting", attendees=["الف", "ب"])
-    resolutions = [{"text": "تشدید کنترل", "owner": "فرماندهی انتظامی", "deadline": "1405/03/01"}]
+    resolutions = [{"text": "تشدید کنترل", "owner": "فرماندهی انتظامی", "owner_role": "police-liaison",
+                    "deadline": "1405/03/01"}]
     case = await act(engine, secretary, case, "record-minutes", minutes="صورتجلسه", resolutions=resolutions)
     case = await attach(engine, secretary, case, "signed-minutes")
     case = await act(engine, secretary, case, "distribute-minutes", sent_to=["اعضا", "وزارت کشور"])
-    report = [{"resolution": "تشدید کنترل", "status": "done", "reason": "انجام شد"}]
-    case = await act(engine, secretary, case, "report-follow-up", report=report)
+    [resolution] = [c for c in (await engine.list(secretary, case_pb2.ListCasesRequest()))[0] if c.code != case.code]
+    assert (resolution.process, resolution.assigned_role) == (f"{slug}-resolution", "police-liaison")
+    await act(engine, officer(office, "police-liaison"), resolution, "report-done", report="انجام شد")
+    case = await act(engine, secretary, case, "report-follow-up")
     assert (case.state, case.outcome) == ("reported", "closed")
+    assert case.data["report"][0]["status"] == "done"
 
 
 async def test_a_body_without_quorum_does_not_meet_and_a_meeting_can_be_cancelled(engine):

@@ -345,12 +345,14 @@ async def test_a_working_group_meeting_from_invitation_to_report(engine):
         await act(engine, CHAIR, case, "open-meeting", "m4", attendees=["الف"])
     broken(caught, "quorum", "platform default")
     case = await act(engine, CHAIR, case, "open-meeting", "m5", attendees=["الف", "ب"])
-    resolutions = [{"text": "برنامه اوقات فراغت تابستان", "owner": "اداره کل ورزش و جوانان", "deadline": "1405/03/31"}]
+    resolutions = [{"text": "برنامه اوقات فراغت تابستان", "owner": "اداره کل ورزش و جوانان",
+                    "owner_role": "sport-youth-liaison", "deadline": "1405/03/31"}]
     case = await act(engine, SECRETARY, case, "record-minutes", "m6", minutes="...", resolutions=resolutions)
     case = await attach(engine, SECRETARY, case, "signed-minutes")
     case = await act(engine, SECRETARY, case, "distribute-minutes", "m7",
                      sent_to=["مرکز امور اجتماعی و فرهنگی وزارت کشور", "اعضای کارگروه"])
-    report = [{"resolution": resolutions[0]["text"], "status": "done", "reason": "انجام شد"}]
-    case = await act(engine, SECRETARY, case, "report-follow-up", "m8", report=report)
+    assert (await event_subjects(engine))[-1] == "ostan.social.social-cultural-working-group-resolution.assigned"
+    case = await act(engine, SECRETARY, case, "report-follow-up", "m8")
     assert (case.state, case.outcome) == ("reported", "closed")
+    assert case.data["report"][0]["status"] == "assigned"  # not reported yet: open, carried to the next meeting
     assert (await event_subjects(engine))[-1] == "ostan.social.social-cultural-working-group.report-follow-up"

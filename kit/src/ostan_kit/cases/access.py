@@ -25,8 +25,13 @@ class Access:
             return roles[0] if roles else None
         return None
 
-    def role(self, actor: Actor, case: CaseRow, action: Action) -> str:
-        return self.acting_role(actor, case, action.roles) or ""
+    def action_role(self, actor: Actor, case: CaseRow, definition: ProcessDefinition, action: Action) -> str | None:
+        """The role in which ``actor`` may take ``action`` on ``case``; a role that stands for a
+        form field (a resolution's owner) is the role the case's field names."""
+        return self.acting_role(actor, case, definition.actual_roles(action.roles, case.data))
+
+    def role(self, actor: Actor, case: CaseRow, definition: ProcessDefinition, action: Action) -> str:
+        return self.action_role(actor, case, definition, action) or ""
 
     def may_see(self, actor: Actor, case: CaseRow) -> bool:
         if actor.kind == "citizen":
@@ -35,14 +40,14 @@ class Access:
 
     def allowed_action(self, actor: Actor, case: CaseRow, definition: ProcessDefinition, name: str) -> Action:
         action = definition.action(name)
-        possible = [a.name for a in definition.actions_from(case.state) if self.acting_role(actor, case, a.roles)]
+        possible = [a.name for a in definition.actions_from(case.state) if self.action_role(actor, case, definition, a)]
         if action is None or case.state not in action.from_states:
             raise FailedPrecondition(
                 f"{name!r} is not allowed in state {case.state!r}; allowed now: {', '.join(possible) or 'none'}",
                 reason="ACTION_NOT_ALLOWED",
                 metadata={"state": case.state, "allowed_actions": ",".join(possible)},
             )
-        if self.acting_role(actor, case, action.roles) is None:
+        if self.action_role(actor, case, definition, action) is None:
             raise PermissionDenied(f"{name!r} takes one of the roles {action.roles}")
         return action
 

@@ -15,8 +15,9 @@ from ostan_kit.cases.projection import aware
 from ostan_kit.cases.records import Change, record
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import CaseRow, CaseTimerRow
-from ostan_kit.processes.definitions import ProcessDefinition, UnknownVersion
+from ostan_kit.processes.definitions import ProcessDefinition, State, UnknownVersion
 from ostan_kit.security.actors import SYSTEM
+from ostan_kit.text.persian import parse_jalali_date
 from ostan_kit.text.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,22 @@ class Deadlines:
             return self.calendar.add(now, working * share)
         return None
 
+    def state_due(self, now: datetime, state: State, data: dict[str, Any], share: float = 1.0) -> datetime | None:
+        """When ``share`` of a state's time has passed: by its date field, or its SLA."""
+        if state.due_field and data.get(state.due_field):
+            end = self.calendar.day_end(parse_jalali_date(str(data[state.due_field])))
+            return end if share >= 1 or end <= now else now + (end - now) * share
+        return self.due(now, state.sla_days, state.sla_working_days, share)
+
     def enter_state(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
         """Set the assignee and deadline of the state the case has just entered, with its timers."""
         state = definition.states[case.state]
-        case.assigned_role = state.assignee_role
+        case.assigned_role = definition.assignee(case.state, case.data)
         case.outcome = state.outcome
         case.state_entered_at = now
         case.state_version = case.version
         case.breached = False
-        case.state_due_at = self.due(now, state.sla_days, state.sla_working_days)
+        case.state_due_at = self.state_due(now, state, case.data)
         if case.state_due_at:
             for kind, share in (("state-warning", WARNING_SHARE), ("state-breach", 1.0)):
                 session.add(
@@ -62,7 +70,7 @@ class Deadlines:
                         kind=kind,
                         state=case.state,
                         state_version=case.version,
-                        fire_at=self.due(now, state.sla_days, state.sla_working_days, share),
+                        fire_at=self.state_due(now, state, case.data, share),
                     )
                 )
 

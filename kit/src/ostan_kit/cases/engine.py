@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import case_pb2
 from ostan_kit.cases.access import Access, stale
+from ostan_kit.cases.children import ChildCases, summary
 from ostan_kit.cases.deadlines import Deadlines, TimerFiring
 from ostan_kit.cases.documents import LocalDocumentStore, check_document, require_documents, safe_filename
 from ostan_kit.cases.idempotency import Answer, Idempotency, check_key, request_hash
@@ -85,6 +86,7 @@ class CaseEngine:
         self.idempotency = Idempotency(database, clock)
         self.deadlines = Deadlines(calendar)
         self.timers = TimerFiring(service, database, self.definition_of, clock)
+        self.children = ChildCases(service, self.prefix, database.url, book, self.deadlines, self._next_sequence)
         for definition in book.latest.values():
             unknown = [slug for slug in definition.catalogue if slug not in self.catalogue]
             if unknown:
@@ -183,7 +185,7 @@ class CaseEngine:
                 fields=list(action.fields),
             )
             for action in definition.actions_from(case.state)
-            if self.access.acting_role(actor, case, action.roles)
+            if self.access.action_role(actor, case, definition, action)
         ]
 
     async def list(self, actor: Actor, request: case_pb2.ListCasesRequest) -> tuple[list[case_pb2.Case], str]:
@@ -332,7 +334,15 @@ class CaseEngine:
             if expected_version and expected_version != case.version:
                 raise stale(case)
             from_state = case.state
-            role = self.access.role(actor, case, action)
+            role = self.access.role(actor, case, definition, action)
+            children = self.children.forms(case, action, {**case.data, **fields}, now) if action.opens else []
+            carried = await self.children.open_of_earlier(session, case, definition) if action.carries_open else []
+            # What the engine writes for the action: the children carried to this case, or where
+            # each of its children stands.
+            if action.carries_open:
+                fields[action.carries_open] = [summary(row) for row in carried]
+            if action.reports_children:
+                fields[action.reports_children] = [summary(row) for row in await self.children.of(session, case)]
             # An action's fields (a decision, a date, a reason) join the case's record.
             await advance(session, case, now, state=action.to, data={**case.data, **fields})
             self.deadlines.enter_state(session, case, definition, now)
@@ -342,7 +352,11 @@ class CaseEngine:
                         case_id=case.id, author_id=actor.subject, author_role=role, text=text, action=action.name, at=now
                     )
                 )
-            record(session, self.service, case, Change(actor, role, action.name, action.event_name, from_state, now, text), fields)
+            change = Change(actor, role, action.name, action.event_name, from_state, now, text)
+            record(session, self.service, case, change, fields)
+            await self.children.carry(session, carried, case, change)
+            if action.opens:
+                await self.children.open(session, case, action, children, change)
             return await self.view(session, case), case.code
 
         async def authorise() -> None:

@@ -259,3 +259,18 @@ def chassis_0003_downgrade() -> None:
         "WHERE other.key = kept.key AND (other.created_at, other.caller) < (kept.created_at, kept.caller))"
     )
     op.drop_table("idempotency_keys_0003")
+
+
+def chassis_0004_upgrade() -> None:
+    """Child cases: the case that follows a case up (a commission meeting its resolutions)."""
+    with op.batch_alter_table("cases") as cases:
+        cases.add_column(sa.Column("parent_id", sa.Integer, nullable=True))
+        cases.create_foreign_key("fk_cases_parent_id", "cases", ["parent_id"], ["id"])
+    op.create_index("ix_cases_parent_id", "cases", ["parent_id"])
+
+
+def chassis_0004_downgrade() -> None:
+    op.drop_index("ix_cases_parent_id", "cases")
+    with op.batch_alter_table("cases") as cases:
+        cases.drop_constraint("fk_cases_parent_id", type_="foreignkey")
+        cases.drop_column("parent_id")

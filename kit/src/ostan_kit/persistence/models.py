@@ -40,6 +40,8 @@ class CaseRow(Base):
     process_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     breached: Mapped[bool] = mapped_column(Boolean)
+    # The case that follows this one up (a resolution's meeting); none for a case of its own.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True, index=True)
 
     __table_args__ = (
         Index("ix_cases_process_state", "process", "state"),

@@ -123,6 +123,11 @@ class State(_Model):
     title_fa: str = ""
     # The role whose inbox the case is in while in this state; none for a terminal state.
     assignee_role: str | None = None
+    # Or the form field that names that role (a resolution's owner_role).
+    assignee_field: str = ""
+    # A Jalali-date form field: the state is due when that day ends (a resolution's deadline; a
+    # day on which offices are closed moves it to the next working day, as the day rule does).
+    due_field: str = ""
     # Days by the day rule (calendar days counted as the Civil Procedure Law counts them).
     sla_days: int | None = Field(default=None, gt=0)
     # Only where the source itself says «روز کاری»; the definition's working_days_source cites it.
@@ -134,11 +139,32 @@ class State(_Model):
     def _terminal_has_outcome(self) -> State:
         if self.terminal != (self.outcome is not None):
             raise ValueError("a terminal state has an outcome, and only a terminal state has one")
-        if self.terminal and (self.assignee_role or self.sla_days or self.sla_working_days):
+        if self.terminal and (
+            self.assignee_role or self.assignee_field or self.due_field or self.sla_days or self.sla_working_days
+        ):
             raise ValueError("a terminal state waits for no one and has no SLA")
+        if self.assignee_role and self.assignee_field:
+            raise ValueError("a state waits for a role or for the role a field names, not both")
+        if self.due_field and (self.sla_days or self.sla_working_days):
+            raise ValueError("a state is due by a date field or after days, not both")
         if self.sla_days and self.sla_working_days:
             raise ValueError("an SLA is in days or in working days, not both")
         return self
+
+
+class Children(_Model):
+    """Child cases an action opens, one per record of a list field: e.g. a meeting's resolutions,
+    each followed up as a case of kit's shared ``resolution`` definition. A record's keys that are
+    fields of the child's form fill them; ``copies`` fills child fields from the parent's
+    (child field: parent field); the engine writes the parent's tracking code into
+    ``code_field`` and the record's 1-based position into ``number_field``."""
+
+    # kit's shared definition, pinned: ``resolution@1``.
+    definition: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*@[1-9][0-9]*$")
+    each: str
+    copies: dict[str, str] = {}
+    code_field: str = ""
+    number_field: str = ""
 
 
 class Action(_Model):
@@ -154,6 +180,13 @@ class Action(_Model):
     guards: list[Guard] = []
     # Named outbound inquiries this step sends to other agencies (the exchange is its own issue).
     inquiries: list[str] = []
+    # Child cases this action opens (see Children).
+    opens: Children | None = None
+    # The engine fills this field with the open child cases of earlier cases of the same process
+    # (a commission's earlier meetings) and moves them to this case, which follows them up now.
+    carries_open: str = ""
+    # The engine fills this field with this case's child cases and where each stands.
+    reports_children: str = ""
 
     @property
     def event_name(self) -> str:
@@ -193,6 +226,11 @@ class ProcessDefinition(_Model):
     sla_working_days: float | None = Field(default=None, gt=0)
     # Where the source says «روز کاری»: the seed line that lets sla_working_days override the day rule.
     working_days_source: str = ""
+    # Roles that stand for the role a form field names: {owner: owner_role} lets an action's
+    # ``roles: [owner]`` mean whichever role the case's owner_role holds.
+    role_fields: dict[str, str] = {}
+    # A definition only another case's action opens (Children), never started on its own.
+    opened_by_parent: bool = False
     # By default the applicant is the form's national_code (or document_number) and full_name.
     applicant: Applicant | None = None
     # Set for definitions read from a file: where they came from, for error messages.
@@ -213,6 +251,17 @@ class ProcessDefinition(_Model):
     def form_class(self) -> type[Message]:
         descriptor = descriptor_pool.Default().FindMessageTypeByName(self.form)
         return message_factory.GetMessageClass(descriptor)
+
+    def actual_roles(self, roles: list[str], data: dict[str, Any]) -> list[str]:
+        """``roles`` with each role that stands for a form field replaced by the role it names."""
+        return [str(data.get(self.role_fields[role]) or "") if role in self.role_fields else role for role in roles]
+
+    def assignee(self, state: str, data: dict[str, Any]) -> str | None:
+        rule = self.states[state]
+        return str(data.get(rule.assignee_field) or "") or None if rule.assignee_field else rule.assignee_role
+
+    def opens(self) -> list[Children]:
+        return [action.opens for action in self.actions if action.opens]
 
     def action(self, name: str) -> Action | None:
         return next((action for action in self.actions if action.name == name), None)
@@ -301,7 +350,7 @@ def _line_of(lines: dict[tuple, int], path: tuple[Any, ...]) -> int:
     return lines.get(path, 1)
 
 
-def read_definition(path: Path) -> ProcessDefinition:
+def read_definition(path: Path, pin: str | None = None) -> ProcessDefinition:
     """A definition file, checked. ``extends: <name>@<version>`` starts from that version of a
     shared definition of kit's (``processes/shared/<name>@<version>.yaml``, e.g. the commission
     pattern) and overrides its top-level keys; the version is pinned, so a kit release with a
@@ -314,7 +363,7 @@ def read_definition(path: Path) -> ProcessDefinition:
         raise DefinitionError(f"{path}: not YAML: {error}") from error
     lines = _lines(node) if node is not None else {}
     if isinstance(raw, dict) and "extends" in raw:
-        raw = {**_shared(raw["extends"], f"{path}:{_line_of(lines, ('extends',))}"), **raw}
+        raw = {**_shared(pin or raw["extends"], f"{path}:{_line_of(lines, ('extends',))}"), **raw}
         del raw["extends"]
 
     def fail(where: tuple[Any, ...], problem: str) -> DefinitionError:
@@ -377,11 +426,19 @@ def _problems(definition: ProcessDefinition, form_fields: set[str]):
     for role in definition.start.roles:
         if role not in roles:
             yield f"unknown role {role!r}", ("start", "roles")
+    for role, field in definition.role_fields.items():
+        if role not in roles:
+            yield f"role_fields: unknown role {role!r}", ("role_fields", role)
+        if field not in form_fields:
+            yield f"role_fields: field {field!r} is not in {definition.form}", ("role_fields", role)
     for name, state in states.items():
         if state.assignee_role and state.assignee_role not in roles:
             yield f"unknown role {state.assignee_role!r}", ("states", name, "assignee_role")
-        if not state.terminal and not state.assignee_role:
+        if not state.terminal and not state.assignee_role and not state.assignee_field:
             yield f"state {name!r} waits for no role", ("states", name)
+        for key in ("assignee_field", "due_field"):
+            if getattr(state, key) and getattr(state, key) not in form_fields:
+                yield f"state {name!r}: {key} {getattr(state, key)!r} is not in {definition.form}", ("states", name)
     names = [action.name for action in definition.actions]
     for index, action in enumerate(definition.actions):
         where = ("actions", index)
@@ -398,6 +455,18 @@ def _problems(definition: ProcessDefinition, form_fields: set[str]):
         for document in action.requires_documents:
             if document not in definition.documents:
                 yield f"action {action.name!r}: unknown document {document!r}", (*where, "requires_documents")
+        every_field = {name for other in definition.actions for name in other.fields} | set(definition.fields)
+        if action.opens and action.opens.each not in every_field:
+            yield f"action {action.name!r} opens a case for each of an unknown field {action.opens.each!r}", (
+                *where,
+                "opens",
+            )
+        if action.opens:
+            for parent_field in action.opens.copies.values():
+                if parent_field not in definition.fields:
+                    yield f"action {action.name!r} copies unknown field {parent_field!r}", (*where, "opens")
+        if (action.carries_open or action.reports_children) and not definition.opens():
+            yield f"action {action.name!r} follows up child cases but no action opens any", where
         for guard in action.guards:
             if guard.field not in {**definition.fields, **action.fields}:
                 yield f"action {action.name!r}: guard {guard.rule!r} checks unknown field {guard.field!r}", (
@@ -424,19 +493,25 @@ def _problems(definition: ProcessDefinition, form_fields: set[str]):
 
 
 class ProcessBook:
-    """Every version of every definition of a service, and the generic request definition."""
+    """Every version of every definition of a service, the generic request definition, and the
+    shared definitions whose cases other cases open (``children``: not started on their own)."""
 
     def __init__(
         self,
         definitions: list[ProcessDefinition],
         generic: ProcessDefinition,
         older: list[ProcessDefinition] = (),  # type: ignore[assignment]
+        children: list[ProcessDefinition] = (),  # type: ignore[assignment]
     ) -> None:
         """``generic`` is the generic request new cases run; ``older`` are versions cases may
-        still run under (kit's other versions of the generic request)."""
+        still run under (kit's other versions of the generic request, a body's versions on the
+        shared definitions it pinned before); ``children`` are the shared definitions whose cases
+        other cases open, by their pin (``resolution@1``): never started on their own."""
         self.generic = generic
+        self.children = {f"{child.slug}@{child.version}": child for child in children}
+        child_slugs = {child.slug for child in children}
         self._versions: dict[tuple[str, int], ProcessDefinition] = {}
-        for definition in [*definitions, generic]:
+        for definition in [*definitions, generic, *self.children.values()]:
             key = (definition.slug, definition.version)
             if key in self._versions:
                 raise DefinitionError(
@@ -447,7 +522,8 @@ class ProcessBook:
             self._versions.setdefault((definition.slug, definition.version), definition)
         self.latest: dict[str, ProcessDefinition] = {}
         for (slug, _version), definition in sorted(self._versions.items()):
-            self.latest[slug] = definition
+            if slug not in child_slugs:
+                self.latest[slug] = definition
         self.by_entry: dict[str, ProcessDefinition] = {}
         for definition in definitions:
             for entry in definition.catalogue:
@@ -482,4 +558,48 @@ def load_processes(folder: Path) -> ProcessBook:
     kit_versions = shared_versions(GENERIC_SLUG)
     generic = max(pinned, key=lambda definition: definition.version) if pinned else kit_versions[-1]
     others = [d for d in [*pinned, *kit_versions] if (d.slug, d.version) != (generic.slug, generic.version)]
-    return ProcessBook(own, generic, others)
+    for path in sorted(folder.glob("*.yaml")):
+        others += _earlier_versions(path)
+    children: dict[str, ProcessDefinition] = {}
+    for definition in own:
+        if definition.opened_by_parent:
+            raise DefinitionError(f"{definition.origin}: a service's definition is started on its own")
+        for opens in definition.opens():
+            if opens.definition not in children:
+                children[opens.definition] = _child_definition(definition, opens)
+            _check_child_fields(definition, opens, children[opens.definition])
+    return ProcessBook(own, generic, others, list(children.values()))
+
+
+def _earlier_versions(path: Path) -> list[ProcessDefinition]:
+    """A body that extends ``<name>@N`` on each earlier version kit keeps of ``<name>``: the
+    versions its cases may have started under before the office moved its pin."""
+    raw = yaml.safe_load(path.read_text("utf-8"))
+    match = PINNED.match(str(raw.get("extends", ""))) if isinstance(raw, dict) and "version" not in raw else None
+    if match is None:
+        return []
+    earlier = []
+    for shared in sorted(SHARED.glob(f"{match[1]}@*.yaml")):
+        version = int(shared.stem.split("@")[1])
+        if version < int(match[2]):
+            try:
+                earlier.append(read_definition(path, pin=f"{match[1]}@{version}"))
+            except DefinitionError:
+                continue  # the body needs the newer version: no case can have started under this one
+    return earlier
+
+
+def _child_definition(parent: ProcessDefinition, opens: Children) -> ProcessDefinition:
+    path = SHARED / f"{opens.definition}.yaml"
+    if not path.is_file():
+        raise DefinitionError(f"{parent.origin}: opens {opens.definition!r}: no such shared definition")
+    child = read_definition(path)
+    if not child.opened_by_parent:
+        raise DefinitionError(f"{parent.origin}: opens {opens.definition!r}, which is not opened by a parent")
+    return child
+
+
+def _check_child_fields(parent: ProcessDefinition, opens: Children, child: ProcessDefinition) -> None:
+    for field in [*opens.copies, opens.code_field, opens.number_field]:
+        if field and field not in child.fields:
+            raise DefinitionError(f"{parent.origin}: opens {child.slug!r}: it has no field {field!r}")

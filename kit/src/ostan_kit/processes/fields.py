@@ -55,6 +55,14 @@ def jalali_date(value: Any) -> str:
     return format_jalali_date(parse_jalali_date(text(value)))
 
 
+def role(value: Any) -> str:
+    """A role's name as tokens carry it: lower-case words joined by hyphens (police-liaison)."""
+    name = text(value)
+    if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", name):
+        raise ValueError("a role's name is lower-case words joined by hyphens, e.g. police-liaison")
+    return name
+
+
 def country(value: Any) -> str:
     """An ISO 3166-1 alpha-3 country code."""
     code = text(value).upper()
@@ -123,4 +131,5 @@ KINDS: dict[str, Callable[[Any], Any]] = {
     "texts": texts,
     "national-codes": national_codes,
     "records": records,
+    "role": role,
 }

@@ -168,7 +168,11 @@ class WorkingCalendar:
         end of the next working day when that day is closed."""
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise ValueError(f"a limit in days is a whole number >= 1, not {days!r}")
-        day = _utc(start).astimezone(TEHRAN).date() + timedelta(days=days)
+        return self.day_end(_utc(start).astimezone(TEHRAN).date() + timedelta(days=days))
+
+    def day_end(self, day: date) -> datetime:
+        """The UTC instant a limit whose last day is ``day`` (Tehran) ends: that day's midnight, or
+        the next working day's when ``day`` is closed (Civil Procedure Law Art. 444)."""
         while not self.is_working_day(day):
             day += _DAY
         return _day_start(day + _DAY)
