@@ -52,7 +52,8 @@ def test_a_process_form_is_a_json_schema_that_accepts_a_real_form(stack):
     assert approve["fields"]["required"] == ["extended_until"]
     assert approve["title_fa"] and approve["roles"] == ["head-of-office"]
     assert {s["name"] for s in process["states"] if s["terminal"]} == {"delivered", "refused", "withdrawn"}
-    assert process["sla"] == {"days": 15, "counting": "working"}
+    assert process["sla"]["days"] == 15 and process["sla"]["counting"] == "calendar"
+    assert "Civil Procedure Law" in process["sla"]["rule"]
 
 
 def test_every_form_schema_is_valid(stack):

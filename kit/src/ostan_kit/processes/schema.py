@@ -11,6 +11,7 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 
 from ostan.common.v1 import options_pb2
 from ostan_kit.processes.definitions import FieldRule, ProcessDefinition
+from ostan_kit.text.workdays import DAY_RULE
 
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 ANY_DIGIT = "[0-9۰-۹٠-٩]"
@@ -38,6 +39,7 @@ KIND_SCHEMAS: dict[str, dict[str, Any]] = {
         "items": {"type": "string", "format": "ir-national-code", "pattern": rf"^{ANY_DIGIT}{{10}}$"},
     },
     "records": {"type": "array", "items": {"type": "object"}},
+    "role": {"type": "string", "pattern": "^[a-z0-9]+(?:-[a-z0-9]+)*$"},
 }
 
 _SCALARS = {
@@ -129,11 +131,15 @@ def rules_schema(rules: dict[str, FieldRule]) -> dict[str, Any]:
     return schema
 
 
-def _sla(working: float | None, calendar: float | None) -> dict[str, Any] | None:
+def _sla(days: int | None, working: float | None, due_field: str = "") -> dict[str, Any] | None:
+    """How long a state or process may take: days by kit's day rule (calendar days counted as the
+    Civil Procedure Law counts them), working days where the source says so, or a date field."""
+    if days:
+        return {"days": days, "counting": "calendar", "rule": DAY_RULE}
     if working:
         return {"days": working, "counting": "working"}
-    if calendar:
-        return {"days": calendar, "counting": "calendar"}
+    if due_field:
+        return {"due_field": due_field, "counting": "calendar", "rule": DAY_RULE}
     return None
 
 
@@ -159,7 +165,8 @@ def describe(definition: ProcessDefinition, service: str) -> dict[str, Any]:
                 "name": name,
                 "title_fa": state.title_fa,
                 "assignee_role": state.assignee_role,
-                "sla": _sla(state.sla_days, state.sla_calendar_days),
+                **({"assignee_field": state.assignee_field} if state.assignee_field else {}),
+                "sla": _sla(state.sla_days, state.sla_working_days, state.due_field),
                 "terminal": state.terminal,
                 "outcome": state.outcome,
             }
@@ -178,5 +185,5 @@ def describe(definition: ProcessDefinition, service: str) -> dict[str, Any]:
             }
             for action in definition.actions
         ],
-        "sla": _sla(definition.sla_days, definition.sla_calendar_days),
+        "sla": _sla(definition.sla_days, definition.sla_working_days),
     }
