@@ -4,6 +4,8 @@ every guard the definitions name (the error must name the rule and its source)."
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from ostan.common.v1 import case_pb2
@@ -606,7 +608,7 @@ async def test_a_drone_flight_is_corrected_refused_withdrawn_or_overdue(engine, 
 COMMISSIONS = {
     # slug: (office, the entries it binds)
     "sports-security-commission": (SEC, ["card-002-p01"]),
-    "pyrotechnics-commission": (SEC, ["card-002-p02", "security-law-enforcement-09"]),
+    "pyrotechnics-commission": (SEC, ["card-002-p02"]),
     "weapons-ammunition-commission": (SEC, ["card-002-p04"]),
     "ceremonial-firearms-committee": (SEC, ["card-002-p05"]),
     "election-security-committee": (SEC, ["card-002-p06"]),
@@ -688,3 +690,215 @@ async def test_a_body_without_quorum_does_not_meet_and_a_meeting_can_be_cancelle
     await refused(engine, chair, case, "open-meeting", "quorum", "platform default", attendees=["الف"])
     case = await act(engine, chair, case, "cancel", "عدم حد نصاب")
     assert (case.state, case.outcome) == ("cancelled", "withdrawn")
+
+
+# -- a party's county office (political-elections-divisions-03) --------------------------------
+
+COUNTY_EXPERT = officer(POL, "county-governorate")
+COUNTY_GOVERNOR = officer(POL, "county-governor")
+BRANCH = {
+    "full_name": "علی رضایی",
+    "national_code": APPLICANT_CODE,
+    "mobile": "09121234567",
+    "party_name": "حزب نمونه",
+    "party_licence_number": "۷۵۹۰۴",
+    "county": "تاکستان",
+    "office_address": "تاکستان، خیابان امام",
+}
+BRANCH_DOCUMENTS = ("form-1", "party-licence", "manifesto-and-statute", "form-2")
+
+
+async def test_a_party_county_office_is_verified_within_a_week_and_signed_by_the_county_governor(engine, clock):
+    case = await start(engine, CITIZEN, POL + "-03", BRANCH)
+    assert (case.definition, case.state, case.assigned_role) == ("party-branch-office", "verifying", "county-governorate")
+    # «حداکثر طی یک هفته» (line 795): 7 days by the day rule, Saturday 1405/01/29 → Saturday 02/05 ends.
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.deadline(clock.now, 7)
+    with pytest.raises(InvalidArgument, match="documents"):
+        await act(engine, COUNTY_EXPERT, case, "verify-documents")
+    case = await attach(engine, CITIZEN, case, *BRANCH_DOCUMENTS)
+    case = await act(engine, COUNTY_EXPERT, case, "verify-documents")
+    assert (case.state, case.assigned_role) == ("verified", "county-governor")
+    with pytest.raises(PermissionDenied):
+        await act(engine, COUNTY_EXPERT, case, "issue-permit", permit_number="۱")
+    case = await act(engine, COUNTY_GOVERNOR, case, "issue-permit", permit_number="د/۱۴")
+    assert (case.state, case.outcome) == ("permit-issued", "granted")
+
+
+async def test_a_party_county_office_is_corrected_refused_withdrawn_or_overdue(engine, clock):
+    case = await start(engine, CITIZEN, POL + "-03", BRANCH)
+    with pytest.raises(InvalidArgument):  # the items to correct are written out
+        await act(engine, COUNTY_EXPERT, case, "request-correction")
+    case = await act(engine, COUNTY_EXPERT, case, "request-correction", "فرم شماره ۲ ناقص است")
+    assert case.assigned_role == "applicant"
+    case = await act(engine, CITIZEN, case, "resubmit")
+    assert case.state == "verifying"
+    assert (await act(engine, COUNTY_EXPERT, case, "refuse", reason="پروانه حزب معتبر نیست")).outcome == "refused"
+    case = await start(engine, CITIZEN, POL + "-03", BRANCH)
+    assert (await act(engine, CITIZEN, case, "withdraw")).outcome == "withdrawn"
+    case = await start(engine, CITIZEN, POL + "-03", BRANCH)
+    await breaches(engine, clock, case, days=8)
+
+
+# -- pyrotechnics permits (security-law-enforcement-09), decided by the commission ------------
+
+SEC_SECRETARY = officer(SEC, "secretary")
+PYRO_CLERK = officer(SEC, "clerk")
+PYROTECHNICS = {
+    "full_name": "حسن موسوی",
+    "national_code": APPLICANT_CODE,
+    "mobile": "09121234567",
+    "organisation": "شرکت معدنی البرز",
+    "purpose": "انفجار در معدن سنگ آهک",
+    "material": "مواد منفجره صنعتی",
+    "quantity": "۵۰۰ کیلوگرم",
+    "site": "معدن آهک آوج",
+    "fixed_depot": True,
+    "county": "آوج",
+}
+
+
+async def _pyrotechnics_before_commission(engine):
+    case = await start(engine, CITIZEN, SEC + "-09", PYROTECHNICS)
+    assert (case.definition, case.state, case.assigned_role) == ("pyrotechnics-permit", "submitted", "clerk")
+    case = await attach(engine, CITIZEN, case, "site-documents")
+    case = await act(engine, PYRO_CLERK, case, "send-inquiries")
+    case = await act(engine, PYRO_CLERK, case, "record-inquiries", inquiry_answers="بلامانع")
+    with pytest.raises(InvalidArgument, match="documents"):  # the depot is inspected with the card's checklist
+        await act(engine, PYRO_CLERK, case, "table-at-commission", inspected_on="1405/02/01")
+    case = await attach(engine, PYRO_CLERK, case, "depot-checklist")
+    case = await act(engine, PYRO_CLERK, case, "table-at-commission", inspected_on="1405/02/01")
+    assert (case.state, case.assigned_role) == ("before-commission", "secretary")
+    return await attach(engine, SEC_SECRETARY, case, "commission-minutes")
+
+
+async def test_an_applicant_applies_for_a_pyrotechnics_permit_and_the_commission_grants_it(engine):
+    definition = engine.book.latest["pyrotechnics-permit"]
+    assert len(definition.action("send-inquiries").inquiries) == 4  # card P02 §8
+    case = await _pyrotechnics_before_commission(engine)
+    with pytest.raises(PermissionDenied):  # the commission decides, through its secretary
+        await act(engine, PYRO_CLERK, case, "record-approval", commission_meeting="x", permit_number="1")
+    case = await act(engine, SEC_SECRETARY, case, "record-approval", commission_meeting="PO-1405-000009-1",
+                     permit_number="ن/۳", conditions="نگهداری در انبارک ثابت")
+    assert (case.state, case.outcome) == ("granted", "granted")
+    assert (await engine.get(CITIZEN, case.code)).data["permit_number"] == "ن/3"
+
+
+async def test_the_commission_refuses_a_pyrotechnics_permit_or_it_is_corrected_withdrawn_or_overdue(engine, clock):
+    case = await _pyrotechnics_before_commission(engine)
+    with pytest.raises(InvalidArgument):
+        await act(engine, SEC_SECRETARY, case, "record-refusal", commission_meeting="PO-1405-000009-1")
+    case = await act(engine, SEC_SECRETARY, case, "record-refusal", commission_meeting="PO-1405-000009-1",
+                     reason="انبار استاندارد نیست")
+    assert (case.state, case.outcome) == ("refused", "refused")
+    case = await start(engine, CITIZEN, SEC + "-09", PYROTECHNICS)
+    case = await act(engine, PYRO_CLERK, case, "request-correction", "مجوز بهره‌برداری معدن پیوست نیست")
+    case = await act(engine, CITIZEN, case, "resubmit")
+    assert (await act(engine, CITIZEN, case, "withdraw")).outcome == "withdrawn"
+    case = await start(engine, CITIZEN, SEC + "-09", PYROTECHNICS)
+    await breaches(engine, clock, case, days=5)
+
+
+# -- requests of ethnic and religious representatives (political-elections-divisions-11) ------
+
+DEPUTY = officer(POL, "deputy")
+POL_SECRETARY = officer(POL, "secretary")
+ETHNIC = {
+    "full_name": "محمد کردی",
+    "national_code": APPLICANT_CODE,
+    "mobile": "09121234567",
+    "community": "اهل سنت شهرستان",
+    "subject": "اختصاص محل برگزاری نماز جمعه",
+    "description": "درخواست اختصاص محل مناسب برای نماز جمعه",
+    "filed_with": "فرمانداری بوئین‌زهرا",
+}
+
+
+async def test_an_ethnic_request_goes_from_the_county_to_the_commission_and_back(engine):
+    case = await start(engine, CITIZEN, POL + "-11", ETHNIC)
+    assert (case.definition, case.assigned_role) == ("ethnic-religious-request", "county-governorate")
+    with pytest.raises(InvalidArgument, match="documents"):
+        await act(engine, COUNTY, case, "forward-to-governorate")
+    case = await attach(engine, COUNTY, case, "request-letter", "forwarding-letter")
+    case = await act(engine, COUNTY, case, "forward-to-governorate")
+    assert case.assigned_role == "deputy"
+    with pytest.raises(InvalidArgument):  # the deputy refers it with instructions
+        await act(engine, DEPUTY, case, "refer-to-commission")
+    case = await act(engine, DEPUTY, case, "refer-to-commission", instructions="بررسی در کمیسیون")
+    case = await act(engine, POL_SECRETARY, case, "record-opinion", opinion="با رعایت ضوابط موافقت شد", favourable=True)
+    assert (case.state, case.outcome) == ("answered", "delivered")
+
+
+async def test_an_ethnic_request_is_corrected_withdrawn_or_overdue(engine, clock):
+    with pytest.raises(InvalidArgument):  # the request is written
+        await start(engine, CITIZEN, POL + "-11", {**ETHNIC, "description": ""})
+    case = await start(engine, CITIZEN, POL + "-11", ETHNIC)
+    case = await act(engine, COUNTY, case, "request-correction", "امضای نمایندگان ندارد")
+    case = await act(engine, CITIZEN, case, "resubmit")
+    assert (await act(engine, CITIZEN, case, "withdraw")).outcome == "withdrawn"
+    case = await start(engine, CITIZEN, POL + "-11", ETHNIC)
+    await breaches(engine, clock, case, days=6)
+
+
+# -- election meetings with the parties (political-elections-divisions-15) ---------------------
+
+ELECTION_MEETING = {"election": "انتخابات مجلس دوازدهم", "parties": ["حزب الف", "حزب ب"], "planned_for": "1405/02/20"}
+
+
+async def test_an_election_meeting_with_the_parties_from_their_list_to_the_meeting(engine):
+    with pytest.raises(InvalidArgument):
+        await start(engine, POL_CLERK, POL + "-15", {**ELECTION_MEETING, "parties": []})
+    with pytest.raises(PermissionDenied):
+        await start(engine, CITIZEN, POL + "-15", ELECTION_MEETING)
+    case = await start(engine, POL_CLERK, POL + "-15", ELECTION_MEETING)
+    assert (case.definition, case.state, case.assigned_role) == ("election-parties-meeting", "listed", "head-of-office")
+    case = await act(engine, POL_HEAD, case, "agree-with-election-hq", meeting_format="نشست عمومی", held_on="1405/02/20")
+    case = await act(engine, POL_CLERK, case, "arrange", venue="سالن استانداری")
+    with pytest.raises(InvalidArgument, match="documents"):
+        await act(engine, POL_CLERK, case, "send-invitations", speaker="دکتر احمدی")
+    case = await attach(engine, POL_CLERK, case, "invitation", "campaign-material")
+    case = await act(engine, POL_CLERK, case, "send-invitations", speaker="دکتر احمدی")
+    case = await act(engine, POL_CLERK, case, "hold-meeting", attending_parties=["حزب الف"])
+    assert (case.state, case.outcome) == ("held", "delivered")
+
+
+async def test_an_election_meeting_is_cancelled_or_overdue(engine, clock):
+    case = await start(engine, POL_CLERK, POL + "-15", ELECTION_MEETING)
+    with pytest.raises(InvalidArgument):
+        await act(engine, POL_HEAD, case, "cancel")
+    assert (await act(engine, POL_HEAD, case, "cancel", "تعویق انتخابات")).outcome == "withdrawn"
+    case = await start(engine, POL_CLERK, POL + "-15", ELECTION_MEETING)
+    escalated = await breach(engine, clock, case, 6, POL_CLERK)
+    assert escalated.state == "listed"
+
+
+# -- credentials of the elected (political-elections-divisions-22) -----------------------------
+
+EXECUTIVE_BOARD = officer(POL, "executive-board")
+SUPERVISORY_BOARD = officer(POL, "supervisory-board")
+CREDENTIAL = {"full_name": "رضا صادقی", "national_code": APPLICANT_CODE, "electoral_district": "قزوین",
+              "election": "انتخابات مجلس دوازدهم"}
+
+
+async def test_an_elected_member_receives_the_credential_after_both_boards_approve(engine):
+    case = await start(engine, EXECUTIVE_BOARD, POL + "-22", CREDENTIAL)
+    assert (case.definition, case.state, case.applicant_id) == ("majlis-credential", "introduced", APPLICANT_CODE)
+    with pytest.raises(InvalidArgument, match="documents"):
+        await act(engine, POL_CLERK, case, "issue-form", system_reference="۱۲")
+    case = await attach(engine, POL_CLERK, case, "credential-form")
+    case = await act(engine, POL_CLERK, case, "issue-form", system_reference="۱۲")
+    with pytest.raises(PermissionDenied):  # the executive board approves first
+        await act(engine, SUPERVISORY_BOARD, case, "executive-board-approves")
+    case = await act(engine, EXECUTIVE_BOARD, case, "executive-board-approves")
+    case = await act(engine, SUPERVISORY_BOARD, case, "supervisory-board-approves")
+    case = await act(engine, POL_CLERK, case, "hand-over", handed_over_on="1405/03/01")
+    assert (case.state, case.outcome) == ("handed-over", "delivered")
+
+
+async def test_a_credential_form_is_returned_for_correction_or_overdue(engine, clock):
+    case = await start(engine, EXECUTIVE_BOARD, POL + "-22", CREDENTIAL)
+    case = await attach(engine, POL_CLERK, case, "credential-form")
+    case = await act(engine, POL_CLERK, case, "issue-form", system_reference="۱۲")
+    case = await act(engine, EXECUTIVE_BOARD, case, "executive-board-approves")
+    case = await act(engine, SUPERVISORY_BOARD, case, "return-for-correction", "نام حوزه اشتباه است")
+    assert (case.state, case.assigned_role) == ("introduced", "clerk")
+    await breaches(engine, clock, case, days=3)
