@@ -27,12 +27,13 @@ OUTSIDER = staff("clerk-9", "it-cyberspace-network", "clerk", "hr-expert")
 CITIZEN = citizen("0084575948", "متقاضی امریه")
 
 
-async def assert_breach_escalates(engine, clock, case, supervisor):
+async def assert_breach_escalates(engine, clock, case, supervisor, viewer=None):
     """Just before the state's deadline nothing escalates; just after, the case goes to the supervisor."""
     due = case.state_due_at.ToDatetime(UTC)
     clock.now = due - timedelta(minutes=1)
     await engine.fire_due_timers()
-    assert not (await engine.get(HR if supervisor == "supervisor" else DG, case.code)).breached
+    viewer = viewer or (HR if supervisor == "supervisor" else DG)
+    assert not (await engine.get(viewer, case.code)).breached
     clock.now = due + timedelta(minutes=1)
     assert await engine.fire_due_timers() >= 1
     return due
@@ -375,3 +376,240 @@ async def test_an_overdue_insurance_call_escalates_to_the_director_general(engin
     await assert_breach_escalates(engine, clock, case, "director-general")
     escalated = await engine.get(DG, case.code)
     assert escalated.breached and escalated.assigned_role == "director-general"
+
+
+# -- the Management Development Working Group (seed 001 lines 3875-3897) ------------------------
+
+PLANNING = "planning-budget-transformation"
+
+
+async def test_the_management_development_working_group_meets_as_a_commission(engine):
+    definition = engine.book.latest["management-development-working-group"]
+    assert definition.form == "ostan.common.v1.CommissionMeeting" and definition.opens()
+    secretary = staff("sec-p", PLANNING, "secretary")
+    members = [{"name": n, "organisation": "کمیته"} for n in ("الف", "ب", "ج")]
+    meeting = {"commission": "کارگروه توسعه مدیریت", "meeting_number": 1, "scheduled_for": "1405/02/10",
+               "members": members, "agenda": ["پیشنهاد کمیته‌های چهارگانه"]}
+    case = (await engine.start(secretary, "planning-budget-transformation-02", meeting, key())).message
+    assert (case.definition, case.state) == ("management-development-working-group", "planned")
+    with pytest.raises(PermissionDenied):  # another office's secretary
+        await engine.start(staff("sec-x", OFFICE, "secretary"), "planning-budget-transformation-02", meeting, key())
+
+
+# -- in-service training (seed 001 lines 4019-4060) ---------------------------------------------
+
+TRAINER = staff("train-1", PLANNING, "training-expert")
+HEAD_OF_TRAINING = staff("train-head", PLANNING, "head-of-training")
+COURSE = {"course_title": "آشنایی با قانون مدیریت خدمات کشوری", "year": 1405, "stated_needs": ["حقوقی"]}
+
+
+async def _course_with_calendar(engine, delivery):
+    case = (await engine.start(TRAINER, "planning-budget-transformation-09", {**COURSE, "delivery": delivery}, key())).message
+    case = await attach(engine, TRAINER, case, "needs-summary")
+    return await step(engine, TRAINER, case, "consolidate-needs")
+
+
+async def test_an_in_house_course_is_taught_examined_and_certified(engine):
+    case = await _course_with_calendar(engine, "COURSE_DELIVERY_IN_HOUSE")
+    with pytest.raises(InvalidArgument) as caught:  # the in-house branch signs no contract
+        await step(engine, HEAD_OF_TRAINING, case, "sign-outsourcing-contract", contractor="x", starts_on="1405/03/01")
+    assert "rule outsourced-branch" in caught.value.message and "seed 001 lines 4027-4043" in caught.value.message
+    case = await step(engine, TRAINER, case, "choose-instructors", instructors=["دکتر رضایی"], starts_on="1405/03/01")
+    case = await step(engine, TRAINER, case, "open-registration")
+    case = await step(engine, TRAINER, case, "hold-course", participants=["الف", "ب"])
+    case = await step(engine, TRAINER, case, "hold-exam", passed=["الف"])
+    case = await step(engine, HEAD_OF_TRAINING, case, "issue-certificates")
+    assert (case.state, case.outcome) == ("certified", "delivered")
+
+
+async def test_an_outsourced_course_is_recorded_in_jam_before_its_certificates(engine):
+    case = await _course_with_calendar(engine, "COURSE_DELIVERY_OUTSOURCED")
+    with pytest.raises(InvalidArgument, match="in-house-branch"):
+        await step(engine, TRAINER, case, "choose-instructors", instructors=["x"], starts_on="1405/03/01")
+    case = await attach(engine, HEAD_OF_TRAINING, case, "outsourcing-contract")
+    case = await step(engine, HEAD_OF_TRAINING, case, "sign-outsourcing-contract", contractor="موسسه آموزشی", starts_on="1405/03/01")
+    case = await step(engine, TRAINER, case, "open-registration")
+    case = await step(engine, TRAINER, case, "hold-course", participants=["الف"])
+    with pytest.raises(InvalidArgument, match="exam-in-house"):
+        await step(engine, TRAINER, case, "hold-exam", passed=["الف"])
+    case = await attach(engine, TRAINER, case, "attendance-and-grades")
+    case = await step(engine, TRAINER, case, "receive-results", passed=["الف"])
+    with pytest.raises(FailedPrecondition):  # not certified before it is in JAM
+        await step(engine, HEAD_OF_TRAINING, case, "issue-certificates")
+    case = await step(engine, TRAINER, case, "record-in-jam", jam_reference="۵۵")
+    case = await step(engine, HEAD_OF_TRAINING, case, "issue-certificates")
+    assert case.outcome == "delivered"
+
+
+async def test_a_course_is_cancelled_or_its_needs_survey_overdue(engine, clock):
+    with pytest.raises(InvalidArgument):  # how it is delivered is part of the plan
+        await engine.start(TRAINER, "in-service-training", COURSE, key())
+    case = await _course_with_calendar(engine, "COURSE_DELIVERY_IN_HOUSE")
+    with pytest.raises(InvalidArgument):
+        await step(engine, HEAD_OF_TRAINING, case, "cancel")
+    assert (await step(engine, HEAD_OF_TRAINING, case, "cancel", "بودجه ندارد")).outcome == "withdrawn"
+    case = (await engine.start(TRAINER, "in-service-training", {**COURSE, "delivery": "COURSE_DELIVERY_IN_HOUSE"}, key())).message
+    await assert_breach_escalates(engine, clock, case, "supervisor", TRAINER)
+    assert (await engine.get(TRAINER, case.code)).assigned_role == "supervisor"
+
+
+# -- the credit agreements (seed 001 lines 4118-4158 and 4168-4188) -----------------------------
+
+BUDGET = staff("budget-1", PLANNING, "budget-expert")
+COMPTROLLER_P = staff("comp-1", PLANNING, "comptroller")
+GOVERNOR_P = staff("gov-1", PLANNING, "governor")
+
+
+async def test_the_current_credit_agreement_from_forecast_to_exchange_with_the_governors_correction(engine):
+    case = (await engine.start(BUDGET, "planning-budget-transformation-13", {"year": 1405}, key())).message
+    case = await step(engine, BUDGET, case, "forecast", forecast_rials=900_000_000_000)
+    case = await step(engine, BUDGET, case, "record-mpo-notification", notified_rials="۸۰۰۰۰۰۰۰۰۰۰۰", notification_letter="۱۲/۴")
+    case = await step(engine, BUDGET, case, "dispute-notification", "ارقام با پیش‌بینی مغایرت دارد")
+    assert case.state == "negotiating"
+    case = await step(engine, BUDGET, case, "record-mpo-notification", notified_rials=850_000_000_000, notification_letter="۱۳/۴")
+    with pytest.raises(InvalidArgument, match="documents"):
+        await step(engine, BUDGET, case, "upload-to-saba", saba_reference="س-۱")
+    case = await attach(engine, BUDGET, case, "agreement-forms")
+    case = await step(engine, BUDGET, case, "upload-to-saba", saba_reference="س-۱")
+    case = await step(engine, COMPTROLLER_P, case, "comptroller-approves")
+    case = await attach(engine, BUDGET, case, "agreement-printout")
+    case = await step(engine, BUDGET, case, "receive-printout")
+    case = await step(engine, GOVERNOR_P, case, "governor-returns", "برنامه ۲ اصلاح شود")
+    assert case.state == "correcting"
+    case = await step(engine, BUDGET, case, "receive-printout")
+    case = await step(engine, GOVERNOR_P, case, "governor-approves")
+    case = await step(engine, BUDGET, case, "exchange", agreement_number="م-۱۴۰۵-۱")
+    assert (case.state, case.outcome) == ("exchanged", "closed")
+
+
+async def test_the_capital_credit_agreement_from_forecast_to_exchange(engine, clock):
+    case = (await engine.start(BUDGET, "planning-budget-transformation-14", {"year": 1405}, key())).message
+    case = await step(engine, BUDGET, case, "forecast", forecast_rials=500)
+    case = await step(engine, BUDGET, case, "record-mpo-notification", notified_rials=400, notification_letter="۱")
+    case = await attach(engine, BUDGET, case, "spending-report", "agreement-printout")
+    case = await step(engine, BUDGET, case, "receive-spending-report")
+    with pytest.raises(InvalidArgument):
+        await step(engine, BUDGET, case, "receive-printout")
+    case = await step(engine, BUDGET, case, "receive-printout", monitoring_system_reference="ن-۴")
+    with pytest.raises(PermissionDenied):
+        await step(engine, BUDGET, case, "governor-approves")
+    case = await step(engine, GOVERNOR_P, case, "governor-returns", "اصلاح شود")
+    case = await step(engine, BUDGET, case, "receive-printout", monitoring_system_reference="ن-۵")
+    case = await step(engine, GOVERNOR_P, case, "governor-approves")
+    case = await step(engine, BUDGET, case, "exchange", agreement_number="ت-۱")
+    assert case.outcome == "closed"
+    late = (await engine.start(BUDGET, "capital-credit-agreement", {"year": 1406}, key())).message
+    await assert_breach_escalates(engine, clock, late, "supervisor", BUDGET)
+    assert (await engine.get(BUDGET, late.code)).breached
+
+
+# -- attendance (seed 001 lines 4441-4450) ------------------------------------------------------
+
+
+async def test_a_months_attendance_goes_to_finance_after_the_shortfalls_are_answered(engine, clock):
+    with pytest.raises(InvalidArgument) as caught:
+        await engine.start(HR, "administrative-financial-14", {"year": 1405, "month": 13, "unit": "ستاد"}, key())
+    assert "rule month-of-year" in caught.value.message
+    case = (await engine.start(HR, "administrative-financial-14", {"year": 1405, "month": "۱", "unit": "ستاد"}, key())).message
+    with pytest.raises(InvalidArgument, match="documents"):
+        await step(engine, HR, case, "notify-staff", staff_with_shortfalls=["الف"])
+    case = await attach(engine, HR, case, "chargoon-report", "corrected-report")
+    case = await step(engine, HR, case, "notify-staff", staff_with_shortfalls=["الف"])
+    case = await step(engine, HR, case, "record-answers", answers="مرخصی ثبت نشده بود")
+    case = await step(engine, HR, case, "send-to-finance")
+    assert (case.state, case.outcome) == ("sent-to-finance", "delivered")
+    quiet = (await engine.start(HR, "attendance", {"year": 1405, "month": 2, "unit": "ستاد"}, key())).message
+    quiet = await attach(engine, HR, quiet, "chargoon-report")
+    assert (await step(engine, HR, quiet, "nothing-missing")).state == "correcting"
+    await assert_breach_escalates(engine, clock, quiet, "director-general")
+
+
+# -- recruitment and hiring (seed 001 lines 4561-4591) ------------------------------------------
+
+SELECTION = staff("sel-1", OFFICE, "selection-core")
+CANDIDATES = ["0012345679", "0012345687", "0012345695", "0012345709", "0012345717", "0012345725"]
+
+
+async def test_a_recruitment_round_introduces_three_times_and_shortlists_twice_the_capacity(engine):
+    case = (await engine.start(HR, "administrative-financial-21", {"permit_reference": "م/۱", "capacity": 2,
+                                                                    "posts": ["کارشناس حقوقی"]}, key())).message
+    case = await step(engine, HR, case, "report-posts")
+    case = await attach(engine, HR, case, "moi-introduced-list")
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, HR, case, "receive-introduced", introduced=CANDIDATES[:5])
+    assert "rule three-times-capacity" in caught.value.message and "seed 001 line 4573" in caught.value.message
+    case = await step(engine, HR, case, "receive-introduced", introduced=CANDIDATES)
+    with pytest.raises(InvalidArgument, match="twice-capacity"):
+        await step(engine, HR, case, "send-to-selection", shortlisted=CANDIDATES[:3])
+    case = await step(engine, HR, case, "send-to-selection", shortlisted=CANDIDATES[:4])
+    with pytest.raises(PermissionDenied):
+        await step(engine, HR, case, "choose-hires", hired=CANDIDATES[:2])
+    case = await step(engine, SELECTION, case, "choose-hires", hired=CANDIDATES[:2])
+    case = await attach(engine, HR, case, "background-and-health", "decree")
+    case = await step(engine, HR, case, "record-documents", karmand_iran_reference="ک-۹")
+    case = await step(engine, HR, case, "issue-decree", started_on="1405/06/01")
+    assert (case.state, case.outcome) == ("hired", "closed")
+
+
+async def test_a_recruitment_round_ends_without_a_hire_or_overdue(engine, clock):
+    with pytest.raises(InvalidArgument, match="capacity-positive"):
+        await engine.start(HR, "recruitment", {"permit_reference": "م/۱", "capacity": 0, "posts": ["x"]}, key())
+    case = (await engine.start(HR, "recruitment", {"permit_reference": "م/۲", "capacity": 1, "posts": ["x"]}, key())).message
+    case = await step(engine, HR, case, "report-posts")
+    assert (await step(engine, HR, case, "close-without-hire", "فراخوان لغو شد")).outcome == "refused"
+    late = (await engine.start(HR, "recruitment", {"permit_reference": "م/۳", "capacity": 1, "posts": ["x"]}, key())).message
+    await assert_breach_escalates(engine, clock, late, "director-general")
+
+
+# -- KOMAK (seed 001 lines 4798-4812) -----------------------------------------------------------
+
+FINANCE = staff("fin-1", OFFICE, "finance-expert")
+COMPTROLLER = staff("comp-2", OFFICE, "comptroller")
+GRANT = {"beneficiary": "موسسه خیریه نمونه", "beneficiary_id": "۱۴۰۰۱۲۳۴۵۶۷", "amount_rials": 5_000_000_000}
+
+
+async def test_a_grant_is_recorded_in_komak_approved_and_reported(engine, clock):
+    case = (await engine.start(FINANCE, "administrative-financial-41", GRANT, key())).message
+    case = await attach(engine, FINANCE, case, "beneficiary-documents", "accounting-voucher")
+    case = await step(engine, FINANCE, case, "register-in-komak", komak_reference="ک/۱")
+    case = await step(engine, COMPTROLLER, case, "comptroller-returns", "اساسنامه امضا ندارد")
+    assert case.state == "registering"
+    case = await step(engine, FINANCE, case, "register-in-komak", komak_reference="ک/۲")
+    case = await step(engine, COMPTROLLER, case, "comptroller-approves")
+    case = await step(engine, FINANCE, case, "attach-to-voucher", voucher_number="۷۷")
+    case = await step(engine, FINANCE, case, "send-reports", sent_to=["دیوان محاسبات"])
+    assert (case.state, case.outcome) == ("reported", "delivered")
+    late = (await engine.start(FINANCE, "komak-registration", GRANT, key())).message
+    await assert_breach_escalates(engine, clock, late, "director-general")
+
+
+# -- repair and maintenance (seed 001 lines 4962-4999) ------------------------------------------
+
+TECHNICIAN = staff("tech-1", OFFICE, "technician")
+BUYER = staff("buyer-1", OFFICE, "purchasing-agent")
+REPAIR = {"requesting_unit": "دفتر استاندار", "system": "سرمایشی", "description": "کولر اتاق جلسات کار نمی‌کند"}
+
+
+async def test_a_repair_with_parts_in_stock_or_bought(engine):
+    case = (await engine.start(CLERK, "administrative-financial-51", REPAIR, key())).message
+    case = await step(engine, SUPPORT, case, "parts-in-stock", parts=["کمپرسور"])
+    assert case.assigned_role == "storekeeper"
+    case = await step(engine, STOREKEEPER, case, "hand-over-parts")
+    case = await step(engine, TECHNICIAN, case, "record-repair", work_done="کمپرسور تعویض شد")
+    assert (case.state, case.outcome) == ("repaired", "delivered")
+    case = (await engine.start(CLERK, "repair-maintenance", REPAIR, key())).message
+    case = await step(engine, SUPPORT, case, "parts-to-buy", parts=["خازن"])
+    with pytest.raises(PermissionDenied):
+        await step(engine, STOREKEEPER, case, "hand-over-purchased-parts", invoice_number="۱")
+    case = await step(engine, BUYER, case, "hand-over-purchased-parts", invoice_number="ف-۱")
+    assert (await step(engine, TECHNICIAN, case, "record-repair", work_done="خازن تعویض شد")).state == "repaired"
+
+
+async def test_a_repair_request_needs_no_repair_is_corrected_or_overdue(engine, clock):
+    case = (await engine.start(CLERK, "repair-maintenance", REPAIR, key())).message
+    case = await step(engine, SUPPORT, case, "request-correction", "محل دستگاه مشخص نیست")
+    case = await step(engine, CLERK, case, "resubmit")
+    case = await step(engine, SUPPORT, case, "no-repair-needed", finding="فیلتر تمیز شد؛ نیازی به تعمیر نیست")
+    assert (case.state, case.outcome) == ("no-repair-needed", "closed")
+    late = (await engine.start(CLERK, "repair-maintenance", REPAIR, key())).message
+    await assert_breach_escalates(engine, clock, late, "director-general")

@@ -82,13 +82,15 @@ class Guard(_Model):
         "each-has",
         "more-than-share",
         "at-least-share",
+        # Broken whenever its ``when`` holds: an action one branch of a process does not take.
+        "forbidden",
     ]
     field: str
     value: float | int | None = None
     # each-has: the keys every record of the list must fill.
     keys: list[str] = []
-    # more-than-share, at-least-share: the list whose size the field's size is compared with,
-    # e.g. attendees against members for a quorum.
+    # more-than-share, at-least-share: the list whose size (or the number) the field's size is
+    # compared with, e.g. attendees against members for a quorum.
     of: str = ""
     when: Condition | None = None
     message: str
@@ -98,6 +100,8 @@ class Guard(_Model):
         if self.when is not None and values.get(self.when.field) != self.when.equals:
             return False
         value = values.get(self.field)
+        if self.kind == "forbidden":
+            return True
         if self.kind == "required":
             return value in (None, "", [])
         if value in (None, "", []):
@@ -105,7 +109,10 @@ class Guard(_Model):
         if self.kind == "each-has":
             return any(not isinstance(item, dict) or any(not item.get(key) for key in self.keys) for item in value)
         if self.kind in ("more-than-share", "at-least-share"):
-            needed = float(self.value or 0) * len(values.get(self.of) or [])
+            base = values.get(self.of)
+            # ``of`` names a list (its size counts) or a number (a capacity).
+            size = base if isinstance(base, int | float) and not isinstance(base, bool) else len(base or [])
+            needed = float(self.value or 0) * size
             return not (len(value) > needed if self.kind == "more-than-share" else len(value) >= needed)
         if self.kind in ("min-items", "max-items"):
             count = len(value) if isinstance(value, list) else 1
