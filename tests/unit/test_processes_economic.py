@@ -162,3 +162,47 @@ async def test_a_case_a_clerk_starts_is_the_investors_by_the_forms_applicant_fie
     # applicant: {id: national_id, name: investor_name} in the definition
     case = await steps.start(CLERK, "investment-employment-01", PERMIT)
     assert (case.applicant_id, case.applicant_name) == ("0084575948", "رضا کریمی")
+
+
+# -- the province's employment commitments (investment-employment-15) -------------------------
+
+SECRETARY = staff("i-sec", OFFICE, "committee-secretary", name="دبیر کمیته هماهنگی اشتغال")
+COMMITMENTS = {"year": 1405, "forecast_employed": 420_000, "forecast_unemployed": "۳۸۰۰۰"}
+
+
+async def test_a_years_employment_commitments_from_forecast_through_monitoring(engine, steps):
+    case = await steps.start(CLERK, "investment-employment-15", COMMITMENTS)
+    assert (case.definition, case.assigned_role) == ("employment-commitments", "committee-secretary")
+    with pytest.raises(InvalidArgument) as caught:
+        await steps.act(SECRETARY, case, "propose-commitment", proposed_jobs=30000, distribution=[{"agency": "صمت"}])
+    broken(caught, "agency-and-share", "seed 001 line 427")
+    case = await steps.act(SECRETARY, case, "propose-commitment", proposed_jobs=30000,
+                           distribution=[{"agency": "اداره کل صمت", "jobs": 12000}])
+    case = await steps.act(SECRETARY, case, "approve-commitment", approved_jobs=28000)
+    case = await steps.act(CLERK, case, "report-to-ministry")
+    with pytest.raises(InvalidArgument, match="documents"):
+        await steps.act(CLERK, case, "record-communication", communicated_jobs=28000)
+    case = await steps.attach(CLERK, case, "moi-communication", "periodic-report")
+    case = await steps.act(CLERK, case, "record-communication", communicated_jobs=28000)
+    with pytest.raises(InvalidArgument, match="progress-at-most-all"):
+        await steps.act(CLERK, case, "record-progress", meeting_on="1405/04/01", progress_percent=120,
+                        monitoring_system_updated=True)
+    case = await steps.act(CLERK, case, "record-progress", meeting_on="1405/04/01", progress_percent=35,
+                           monitoring_system_updated=True)
+    case = await steps.act(CLERK, case, "report-period")
+    assert case.state == "monitoring"
+    case = await steps.act(CLERK, case, "close-year", achieved_jobs=26500)
+    assert (case.state, case.outcome) == ("closed", "closed")
+    subjects = await event_subjects(engine)
+    assert "ostan.economic.employment-commitments.progress-recorded" in subjects
+    assert "ostan.economic.employment-commitments.periodic-report-sent" in subjects
+
+
+async def test_a_proposal_goes_back_and_a_silent_monitoring_period_escalates(engine, clock, steps):
+    case = await steps.start(CLERK, "employment-commitments", COMMITMENTS)
+    with pytest.raises(PermissionDenied):
+        await steps.start(INVESTOR, "employment-commitments", COMMITMENTS)
+    case = await steps.act(SECRETARY, case, "propose-commitment", proposed_jobs=1, distribution=[{"agency": "x", "jobs": 1}])
+    case = await steps.act(SECRETARY, case, "return-proposal", "پیش‌بینی سازمان به‌روز شود")
+    assert case.state == "forecast-received"
+    await breach(engine, clock, case, 16, CLERK)

@@ -235,3 +235,68 @@ async def test_a_form_left_before_the_governor_escalates(engine, clock):
     assert await engine.fire_due_timers() >= 2  # the warning and the breach (and the first state's stale timers)
     escalated = await engine.get(HEAD, case.code)
     assert escalated.breached and escalated.assigned_role == "head-of-office"
+
+
+# -- the governorate's legal and judicial cases (seed 001 lines 3528-3550) ----------------------
+
+LEGAL = staff("legal-1", OFFICE, "legal-expert")
+LAWSUIT = {
+    "court_case_number": "۹۸۰۹۹۸۲۸۱۰۱۰۰۰۱",
+    "court": "دیوان عدالت اداری",
+    "plaintiff": "شرکت نمونه",
+    "subject": "ابطال مصوبه",
+    "concerned_unit": "فرمانداری تاکستان",
+    "received_on": "1405/01/28",
+}
+
+
+async def _defending(engine):
+    case = (await engine.start(LEGAL, "performance-inspection-legal-pr-08", LAWSUIT, key())).message
+    assert (case.definition, case.state) == ("legal-case", "registered")
+    with pytest.raises(InvalidArgument, match="documents"):
+        await step(engine, LEGAL, case, "request-documents", sent_to=["فرمانداری تاکستان"])
+    case = await attach(engine, LEGAL, case, "petition")
+    case = await step(engine, LEGAL, case, "request-documents", sent_to=["فرمانداری تاکستان"])
+    return await step(engine, HEAD, case, "prepare-defence", advice="استناد به ماده ۱۲ آیین‌نامه")
+
+
+async def test_a_lost_case_is_appealed_within_twenty_days_to_its_final_ruling(engine, clock):
+    case = await _defending(engine)
+    with pytest.raises(InvalidArgument, match="documents"):  # the brief is filed before the ruling
+        await step(engine, LEGAL, case, "record-ruling", ruling_summary="x", served_on="1405/02/10", governorate_lost=True)
+    case = await attach(engine, LEGAL, case, "defence-brief", "ruling")
+    case = await step(engine, LEGAL, case, "record-ruling", ruling_summary="محکومیت", served_on="1405/02/10",
+                      governorate_lost=True)
+    case = await step(engine, LEGAL, case, "appeal")
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.deadline(clock.now, 20)  # CPC Art. 336
+    case = await attach(engine, LEGAL, case, "appeal-petition")
+    case = await step(engine, LEGAL, case, "file-appeal", appeal_filed_on="1405/02/20")
+    assert not case.HasField("state_due_at")  # the appeal court's time is not the office's
+    case = await step(engine, LEGAL, case, "record-final-ruling", final_ruling="نقض رای بدوی")
+    assert (case.state, case.outcome) == ("notified", "closed")
+
+
+async def test_a_won_case_is_not_appealed_and_a_case_may_need_no_defence(engine, clock):
+    case = await _defending(engine)
+    case = await attach(engine, LEGAL, case, "defence-brief", "ruling")
+    case = await step(engine, LEGAL, case, "record-ruling", ruling_summary="رد دعوا", served_on="1405/02/10",
+                      governorate_lost=False)
+    with pytest.raises(InvalidArgument) as caught:
+        await step(engine, LEGAL, case, "appeal")
+    assert "rule appeal-when-lost" in caught.value.message and "seed 001 line 3544" in caught.value.message
+    assert (await step(engine, LEGAL, case, "notify-unit")).outcome == "closed"
+    other = (await engine.start(LEGAL, "legal-case", LAWSUIT, key())).message
+    other = await attach(engine, LEGAL, other, "petition")
+    other = await step(engine, LEGAL, other, "request-documents", sent_to=["دفتر فنی"])
+    with pytest.raises(InvalidArgument):
+        await step(engine, HEAD, other, "no-defence-needed")
+    closed = (await engine.act(HEAD, other.code, "no-defence-needed", other.version, "پاسخ لازم نیست", {}, key())).message
+    assert closed.state == "no-defence-needed"
+
+
+async def test_a_legal_case_left_unregistered_escalates_to_the_head_of_office(engine, clock):
+    case = (await engine.start(LEGAL, "legal-case", LAWSUIT, key())).message
+    clock.now += timedelta(days=4)
+    assert await engine.fire_due_timers() >= 1
+    overdue = await engine.get(LEGAL, case.code)
+    assert overdue.breached and overdue.assigned_role == "head-of-office"

@@ -87,6 +87,8 @@ def test_every_definition_is_bound_to_its_catalogue_entries(book):
         "social-cultural-08": "ngo-general-assembly",
         "card-000-s-05": "social-cultural-working-group",
         "social-cultural-14": "social-cultural-working-group",
+        "social-cultural-16": "social-vitality-programme",
+        "social-cultural-17": "informal-settlements-programme",
     }
     assert book.latest["social-cultural-working-group"].form == "ostan.common.v1.CommissionMeeting"
 
@@ -356,3 +358,48 @@ async def test_a_working_group_meeting_from_invitation_to_report(engine):
     assert (case.state, case.outcome) == ("reported", "closed")
     assert case.data["report"][0]["status"] == "assigned"  # not reported yet: open, carried to the next meeting
     assert (await event_subjects(engine))[-1] == "ostan.social.social-cultural-working-group.report-follow-up"
+
+
+# -- the social vitality and the informal settlements programmes (social-cultural-16, -17) -----
+
+EXPERT = officer("expert", "expert")
+PROGRAMME = {"title": "طرح ارتقای نشاط اجتماعی ۱۴۰۵", "year": 1405, "counties": ["قزوین", "تاکستان"]}
+
+
+async def test_the_social_vitality_programme_from_data_to_the_report_to_the_ministry(engine):
+    case = (await engine.start(EXPERT, "social-cultural-16", PROGRAMME, "v1")).message
+    assert (case.definition, case.state) == ("social-vitality-programme", "collecting-data")
+    case = await act(engine, EXPERT, case, "data-collected", "v2", findings="افزایش شاخص افسردگی")
+    with pytest.raises(InvalidArgument, match="documents"):
+        await act(engine, EXPERT, case, "propose-plan", "v3")
+    case = await attach(engine, EXPERT, case, "proposed-plan", "evaluation-report")
+    case = await act(engine, EXPERT, case, "propose-plan", "v4")
+    case = await act(engine, HEAD, case, "return-plan", "v5", "شاخص‌های ارزیابی اضافه شود")
+    assert case.state == "drafting"
+    case = await act(engine, EXPERT, case, "propose-plan", "v6")
+    case = await act(engine, HEAD, case, "record-approval", "v7", think_tank_on="1405/02/01", committee_on="1405/02/05",
+                     working_group_resolution="مصوبه ۳/۱۴۰۵")
+    case = await act(engine, EXPERT, case, "record-supervision", "v8", activity="بازدید میدانی شهرستان تاکستان")
+    case = await act(engine, EXPERT, case, "evaluate", "v9")
+    case = await act(engine, HEAD, case, "report-to-ministry", "v10")
+    assert (case.state, case.outcome) == ("reported", "delivered")
+
+
+async def test_the_informal_settlements_programme_meets_the_four_agencies(engine, clock):
+    case = (await engine.start(EXPERT, "social-cultural-17", PROGRAMME, "s1")).message
+    assert case.definition == "informal-settlements-programme"
+    case = await attach(engine, EXPERT, case, "neighbourhood-map", "agencies-report")
+    with pytest.raises(InvalidArgument) as caught:
+        await act(engine, EXPERT, case, "hold-strategic-meetings", "s2", agencies_met=["هلال احمر", "بهزیستی"])
+    broken(caught, "four-responsible-agencies", "seed 001 line 1603")
+    case = await act(engine, EXPERT, case, "hold-strategic-meetings", "s3",
+                     agencies_met=["هلال احمر", "کمیته امداد", "بهزیستی", "ستاد اجرای فرمان امام"])
+    case = await act(engine, EXPERT, case, "select-neighbourhoods", "s4", neighbourhoods=["محله منتظری"], houses_formed=2)
+    case = await act(engine, EXPERT, case, "record-supervision", "s5", activity="گزارش کمیته امداد")
+    case = await act(engine, EXPERT, case, "report-to-deputy", "s6")
+    with pytest.raises(PermissionDenied):
+        await act(engine, EXPERT, case, "report-to-governor", "s7")
+    case = await act(engine, HEAD, case, "report-to-governor", "s8")
+    assert (case.state, case.outcome) == ("reported", "delivered")
+    late = (await engine.start(EXPERT, "informal-settlements-programme", PROGRAMME, "s9")).message
+    await breach(engine, clock, late, 31, HEAD)

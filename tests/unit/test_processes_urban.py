@@ -553,3 +553,68 @@ async def test_the_dehyari_audit_sla_breach(engine, clock, steps):
     with pytest.raises(PermissionDenied):  # urban staff cannot start the rural office's process
         await steps.start(CLERK, "dehyari-audit", ROUND)
     await breach(engine, clock, case, 7, RURAL_CLERK)
+
+
+# -- initial approval of a vehicle inspection centre (technical-transport-traffic-02) ----------
+
+TECH_EXPERT = staff("t-expert", "technical-transport-traffic", "technical-expert", name="کارشناس دفتر فنی")
+TECH_HEAD = staff("t-head", "technical-transport-traffic", "head-of-technical-office", name="رئیس دفتر فنی")
+CENTRE = {
+    "full_name": "مهدی کاظمی",
+    "national_code": "0084575948",
+    "mobile": "09121234567",
+    "company": "شرکت معاینه فنی البرز",
+    "call_by": "شهرداری قزوین",
+    "call_reference": "فراخوان ۱۴۰۵/۱۲",
+    "city": "قزوین",
+    "site_address": "جاده بوئین‌زهرا، کیلومتر ۵",
+}
+
+
+async def _centre_building(steps):
+    case = await steps.start(CITIZEN, "technical-transport-traffic-02", CENTRE)
+    assert (case.definition, case.assigned_role) == ("inspection-centre-approval", "head-of-technical-office")
+    case = await steps.attach(CITIZEN, case, "site-documents")
+    return await steps.act(TECH_HEAD, case, "grant-initial-approval", approval_letter="م/۱")
+
+
+async def test_an_inspection_centre_is_approved_for_three_months_then_by_the_organisation(engine, clock, steps):
+    case = await _centre_building(steps)
+    # «به مدت ۳ ماه» (line 3096): 90 days by the day rule.
+    assert (case.state, case.assigned_role) == ("building", "applicant")
+    assert case.state_due_at.ToDatetime(UTC) == engine.calendar.deadline(clock.now, 90)
+    case = await steps.act(CITIZEN, case, "request-visit")
+    case = await steps.attach(TECH_EXPERT, case, "visit-report", "organisation-approval")
+    case = await steps.act(TECH_HEAD, case, "approve-works")
+    case = await steps.act(TECH_EXPERT, case, "record-organisation-approval")
+    case = await steps.act(TECH_EXPERT, case, "notify-launch", municipality_letter="ش/۹")
+    assert (case.state, case.outcome) == ("launched", "granted")
+
+
+async def test_the_three_month_defects_period_is_given_only_once(engine, clock, steps):
+    case = await _centre_building(steps)
+    case = await steps.act(CITIZEN, case, "request-visit")
+    case = await steps.attach(TECH_EXPERT, case, "visit-report")
+    case = await steps.act(TECH_HEAD, case, "grant-defects-period", defects=["سکوی ترمز نصب نشده"])
+    assert (case.state, case.assigned_role) == ("fixing", "applicant")
+    case = await steps.act(CITIZEN, case, "report-defects-fixed")
+    with pytest.raises(FailedPrecondition):  # «فقط برای یک بار» (line 3104)
+        await steps.act(TECH_HEAD, case, "grant-defects-period", defects=["هنوز نصب نشده"])
+    case = await steps.act(TECH_HEAD, case, "refuse", reason="نواقص رفع نشد")
+    assert (case.state, case.outcome) == ("refused", "refused")
+
+
+async def test_an_inspection_centre_is_refused_withdrawn_or_overdue(engine, clock, steps):
+    case = await steps.start(CITIZEN, "inspection-centre-approval", CENTRE)
+    with pytest.raises(InvalidArgument):
+        await steps.act(TECH_HEAD, case, "refuse")
+    assert (await steps.act(TECH_HEAD, case, "refuse", reason="خارج از محدوده فراخوان")).outcome == "refused"
+    case = await _centre_building(steps)
+    case = await steps.act(CITIZEN, case, "request-visit")
+    case = await steps.attach(TECH_EXPERT, case, "visit-report")
+    case = await steps.act(TECH_HEAD, case, "approve-works")
+    assert (await steps.act(TECH_EXPERT, case, "record-organisation-refusal", reason="سهمیه شهر پر است")).outcome == "refused"
+    case = await steps.start(CITIZEN, "inspection-centre-approval", CENTRE)
+    assert (await steps.act(CITIZEN, case, "withdraw")).outcome == "withdrawn"
+    case = await _centre_building(steps)
+    await breach(engine, clock, case, 92, TECH_EXPERT)  # the 3 months of line 3096 ran out (day 90 is a Friday)

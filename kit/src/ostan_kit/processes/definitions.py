@@ -475,7 +475,8 @@ def _problems(definition: ProcessDefinition, form_fields: set[str]):
         if (action.carries_open or action.reports_children) and not definition.opens():
             yield f"action {action.name!r} follows up child cases but no action opens any", where
         for guard in action.guards:
-            if guard.field not in {**definition.fields, **action.fields}:
+            # A guard checks the form, this action's fields, or what an earlier action recorded.
+            if guard.field not in every_field:
                 yield f"action {action.name!r}: guard {guard.rule!r} checks unknown field {guard.field!r}", (
                     *where,
                     "guards",
