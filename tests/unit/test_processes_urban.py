@@ -618,3 +618,33 @@ async def test_an_inspection_centre_is_refused_withdrawn_or_overdue(engine, cloc
     assert (await steps.act(CITIZEN, case, "withdraw")).outcome == "withdrawn"
     case = await _centre_building(steps)
     await breach(engine, clock, case, 92, TECH_EXPERT)  # the 3 months of line 3096 ran out (day 90 is a Friday)
+
+
+# -- the training of dehyaris and village councils (seed 001 lines 3028-3059) ------------------
+
+RURAL_PROGRAMME = {"year": 1405, "procedure_reference": "شیوه‌نامه ۱۴۰۵/۱۲۳"}
+
+
+async def test_the_rural_training_programme_runs_in_the_rural_office_without_a_catalogue_row(engine, steps):
+    definition = engine.book.latest["rural-training"]
+    assert definition.catalogue == [] and definition.office == "rural-councils"
+    with pytest.raises(PermissionDenied):  # the urban office does not run it
+        await steps.start(CLERK, "rural-training", RURAL_PROGRAMME)
+    case = await steps.start(RURAL_CLERK, "rural-training", RURAL_PROGRAMME)
+    assert (case.state, case.assigned_role) == ("needs-assessment", "clerk")
+    case = await steps.attach(RURAL_CLERK, case, "needs-summary", "committee-minutes", "performance-report")
+    case = await steps.act(RURAL_CLERK, case, "send-programme-to-committee", counties_answered=["قزوین", "آبیک"])
+    case = await steps.act(RURAL_HEAD, case, "return-for-revision", "نیاز شهرستان البرز نیامده")
+    case = await steps.act(RURAL_CLERK, case, "send-programme-to-committee", counties_answered=["قزوین", "آبیک", "البرز"])
+    case = await steps.act(RURAL_HEAD, case, "send-to-organisation")
+    case = await steps.act(RURAL_CLERK, case, "record-approval", approval_letter="س/۹")
+    case = await steps.act(RURAL_HEAD, case, "sign-contracts", institutions=["موسسه آموزش عالی آزاد"])
+    case = await steps.act(RURAL_CLERK, case, "record-course", course="مدیریت مالی دهیاری", held_on="1405/05/10")
+    case = await steps.act(RURAL_CLERK, case, "report-performance")
+    assert (case.state, case.outcome) == ("reported", "delivered")
+    assert "ostan.urban.rural-training.course-held" in await event_subjects(engine)
+
+
+async def test_a_rural_training_needs_assessment_left_too_long_escalates(engine, clock, steps):
+    case = await steps.start(RURAL_CLERK, "rural-training", RURAL_PROGRAMME)
+    await breach(engine, clock, case, 32, RURAL_CLERK)

@@ -91,6 +91,8 @@ class CaseEngine:
             unknown = [slug for slug in definition.catalogue if slug not in self.catalogue]
             if unknown:
                 raise DefinitionError(f"{definition.origin}: catalogue entries {unknown} are not in this service's catalogue")
+            if definition.office and definition.office not in self.offices:
+                raise DefinitionError(f"{definition.origin}: office {definition.office!r} is not one of this service's")
 
     # -- what runs how -------------------------------------------------------------------
     def runs_as(self, entry: CatalogueEntry) -> tuple[str, str]:
@@ -106,7 +108,7 @@ class CaseEngine:
         if name in self.book.latest and name != self.book.generic.slug:
             definition = self.book.latest[name]
             entry = self.catalogue.get(definition.catalogue[0]) if definition.catalogue else None
-            return Resolved(definition, definition.slug, entry.office if entry else "")
+            return Resolved(definition, definition.slug, entry.office if entry else definition.office)
         entry = self.catalogue.get(name) or self.by_service_id.get(name)
         if entry is not None:
             runs_as, slug = self.runs_as(entry)

@@ -221,6 +221,9 @@ class ProcessDefinition(_Model):
     title_en: str
     # The catalogue entries this definition runs; the generic definition names none.
     catalogue: list[str] = []
+    # The office that runs it, for a definition whose source has no catalogue row to name it
+    # (a diagram the booklet's table lost); otherwise the office comes from the first entry.
+    office: str = Field(default="", pattern=r"^$|^[a-z0-9]+(?:-[a-z0-9]+)*$")
     form: str
     fields: dict[str, FieldRule]
     roles: dict[str, str]
