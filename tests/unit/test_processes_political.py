@@ -625,6 +625,11 @@ COMMISSIONS = {
     "exam-protection-commission": (SEC, ["card-002-p27", "security-law-enforcement-11"]),
     "passive-defence-council": (PD, ["passive-defence-06"]),
     "strata-security-commission": (POL, ["political-elections-divisions-12"]),
+    "arbaeen-headquarters": (SEC, ["card-002-p03"]),
+    "unforeseen-incidents-security-working-group": (SEC, ["card-002-p07"]),
+    "deviant-groups-commission": (SEC, ["card-002-p15"]),
+    "land-border-crossings-meetings": (SEC, ["card-002-p19"]),
+    "security-disputes-meetings": (SEC, ["card-002-p25"]),
 }
 MEMBERS = [
     {"name": "الف", "organisation": "فرماندهی انتظامی"},

@@ -89,6 +89,10 @@ def test_every_definition_is_bound_to_its_catalogue_entries(book):
         "social-cultural-14": "social-cultural-working-group",
         "social-cultural-16": "social-vitality-programme",
         "social-cultural-17": "informal-settlements-programme",
+        "card-000-s-04": "social-harms-headquarters",
+        "card-000-s-06": "social-moral-security-commission",
+        "card-000-s-07": "special-patients-meetings",
+        "card-000-s-09": "informal-settlements-committee",
     }
     assert book.latest["social-cultural-working-group"].form == "ostan.common.v1.CommissionMeeting"
 
@@ -403,3 +407,13 @@ async def test_the_informal_settlements_programme_meets_the_four_agencies(engine
     assert (case.state, case.outcome) == ("reported", "delivered")
     late = (await engine.start(EXPERT, "informal-settlements-programme", PROGRAMME, "s9")).message
     await breach(engine, clock, late, 31, HEAD)
+
+
+@pytest.mark.parametrize("card", ["card-000-s-04", "card-000-s-06", "card-000-s-07", "card-000-s-09"])
+async def test_each_card_of_meetings_runs_as_a_commission_in_the_social_office(engine, book, card):
+    definition = book.by_entry[card]
+    assert definition.form == "ostan.common.v1.CommissionMeeting" and definition.opens()
+    case = (await engine.start(SECRETARY, card, MEETING, f"c-{card}")).message
+    assert (case.definition, case.state, case.assigned_role) == (definition.slug, "planned", "secretary")
+    with pytest.raises(PermissionDenied):
+        await engine.start(citizen("0084575948"), card, MEETING, f"x-{card}")

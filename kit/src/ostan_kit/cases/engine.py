@@ -103,6 +103,17 @@ class CaseEngine:
             return "generic", entry.slug
         return "record", ""
 
+    def why_record(self, entry: CatalogueEntry) -> str:
+        """Why an entry that runs as a record does not run as a case ("" for one that runs)."""
+        if self.runs_as(entry)[0] != "record":
+            return ""
+        if not entry.steps:
+            return "the source prints no steps for it: there is no process to run, only its description"
+        return (
+            "its steps are printed but no process definition of its own runs them yet, and it has no "
+            "external clients to run as a generic request"
+        )
+
     def resolve(self, process: str) -> Resolved:
         name = process.strip()
         if name in self.book.latest and name != self.book.generic.slug:

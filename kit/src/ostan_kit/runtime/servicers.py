@@ -28,9 +28,11 @@ from ostan_kit.security.actors import Actor
 from ostan_kit.security.assertions import AssertionVerifier, InvalidAssertion
 
 
-def entry_message(entry: CatalogueEntry, runs_as: str, process: str) -> catalogue_pb2.CatalogueEntry:
+def entry_message(entry: CatalogueEntry, runs_as: str, process: str, why_record: str = "") -> catalogue_pb2.CatalogueEntry:
     detail = entry.model_dump(mode="json")
     detail.update(runs_as=runs_as, process=process)
+    if why_record:
+        detail["why_record"] = why_record
     return catalogue_pb2.CatalogueEntry(
         slug=entry.slug,
         service_id=entry.service_id,
@@ -53,7 +55,7 @@ class CatalogueServicer(catalogue_pb2_grpc.CatalogueServiceServicer):
     def __init__(self, service: str, entries: list[CatalogueEntry], engine: CaseEngine) -> None:
         self.service = service
         self.entries = entries
-        self.messages = [entry_message(entry, *engine.runs_as(entry)) for entry in entries]
+        self.messages = [entry_message(entry, *engine.runs_as(entry), engine.why_record(entry)) for entry in entries]
         digest = hashlib.sha256()
         for message in self.messages:
             digest.update(message.detail_json.encode())
