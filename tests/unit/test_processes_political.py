@@ -907,3 +907,31 @@ async def test_a_credential_form_is_returned_for_correction_or_overdue(engine, c
     case = await act(engine, SUPERVISORY_BOARD, case, "return-for-correction", "نام حوزه اشتباه است")
     assert (case.state, case.assigned_role) == ("introduced", "clerk")
     await breaches(engine, clock, case, days=3)
+
+
+def test_an_entry_that_does_not_run_says_why(engine):
+    assert engine.why_record(engine.catalogue["security-law-enforcement-09"]) == ""  # it runs
+    assert "no steps" in engine.why_record(engine.catalogue["card-002-s1"])  # the card prints none
+    assert engine.runs_as(engine.catalogue["card-002-s1"]) == ("record", "")
+
+
+# -- the cards that run as oversight rounds (seed 002 P11, P14, P23) ---------------------------
+
+
+@pytest.mark.parametrize(("entry", "slug"), [("card-002-p14", "security-plans-oversight"),
+                                             ("card-002-p11", "security-statistics-reports"),
+                                             ("card-002-p23", "security-statistics-reports")])
+async def test_a_security_oversight_round_from_plan_to_report(engine, clock, entry, slug):
+    clerk, head = officer(SEC, "expert"), officer(SEC, "head-of-office")
+    round_ = {"subject": "طرح امنیتی نوروز", "period": "نوروز ۱۴۰۵", "scope": ["فرماندهی انتظامی"]}
+    case = await start(engine, clerk, entry, round_)
+    assert (case.definition, case.state) == (slug, "planning")
+    case = await attach(engine, clerk, case, "plan", "report")
+    case = await act(engine, clerk, case, "communicate", sent_to=["فرماندهی انتظامی"])
+    case = await act(engine, clerk, case, "record-activity", activity="گزارش دستگاه", done_on="1405/01/30")
+    case = await act(engine, clerk, case, "assess", findings="اجرا شد")
+    with pytest.raises(PermissionDenied):
+        await act(engine, clerk, case, "report", sent_to=["وزارت کشور"])
+    case = await act(engine, head, case, "report", sent_to=["وزارت کشور"])
+    assert (case.state, case.outcome) == ("reported", "delivered")
+    await breaches(engine, clock, await start(engine, clerk, entry, round_), days=16)

@@ -648,3 +648,111 @@ async def test_the_rural_training_programme_runs_in_the_rural_office_without_a_c
 async def test_a_rural_training_needs_assessment_left_too_long_escalates(engine, clock, steps):
     case = await steps.start(RURAL_CLERK, "rural-training", RURAL_PROGRAMME)
     await breach(engine, clock, case, 32, RURAL_CLERK)
+
+
+# -- the cards of seed 003 that run: P1, P3, P7, P9 (oversight), P15 ---------------------------
+
+MAYOR = {"city": "تاکستان", "council_minutes": "صورتجلسه ۱۲ مورخ ۱۴۰۵/۰۱/۲۰", "full_name": "رضا احمدی",
+         "national_code": "0084575948"}
+GOVERNOR = staff("u-gov", "urban-councils", "governor", name="استاندار")
+
+
+async def test_a_mayor_is_nominated_checked_vetted_and_decreed(engine, steps):
+    case = await steps.start(CLERK, "card-003-p3", MAYOR)
+    assert (case.definition, case.assigned_role) == ("mayor-appointment", "head-of-office")
+    with pytest.raises(InvalidArgument, match="documents"):
+        await steps.act(HEAD, case, "qualifications-met")
+    case = await steps.act(HEAD, case, "request-correction", "رزومه پیوست نیست")
+    case = await steps.act(CLERK, case, "resubmit")
+    case = await steps.attach(CLERK, case, "council-minutes", "nominee-documents")
+    case = await steps.act(HEAD, case, "qualifications-met")
+    assert engine.book.latest["mayor-appointment"].action("qualifications-met").inquiries
+    case = await steps.act(CLERK, case, "record-inquiries", inquiry_answers="بلامانع")
+    with pytest.raises(PermissionDenied):
+        await steps.act(HEAD, case, "issue-decree", decree_number="۱")
+    case = await steps.act(GOVERNOR, case, "issue-decree", decree_number="ح/۴۵")
+    assert (case.state, case.outcome) == ("appointed", "granted")
+
+
+async def test_a_mayor_nomination_is_refused_or_overdue(engine, clock, steps):
+    case = await steps.start(CLERK, "mayor-appointment", MAYOR)
+    assert (await steps.act(HEAD, case, "refuse", reason="شرایط احراز ندارد")).outcome == "refused"
+    await breach(engine, clock, await steps.start(CLERK, "mayor-appointment", MAYOR), 6, CLERK)
+
+
+async def test_machinery_is_delivered_after_the_municipality_pays_its_share(engine, clock, steps):
+    request = {"municipality": "شهرداری آبیک", "items": ["کامیون حمل زباله"]}
+    case = await steps.start(CLERK, "card-003-p7", request)
+    case = await steps.act(HEAD, case, "send-to-organisation", delivered_before=["لودر ۱۴۰۳"])
+    case = await steps.act(CLERK, case, "record-approval", municipality_share_rials=2_000_000_000)
+    with pytest.raises(InvalidArgument, match="documents"):
+        await steps.act(CLERK, case, "deliver")
+    case = await steps.attach(CLERK, case, "share-receipt")
+    assert (await steps.act(CLERK, case, "deliver")).outcome == "delivered"
+    case = await steps.start(CLERK, "municipal-machinery", request)
+    assert (await steps.act(HEAD, case, "refuse", reason="سهمیه امسال تحویل شده")).outcome == "refused"
+    await breach(engine, clock, await steps.start(CLERK, "municipal-machinery", request), 11, CLERK)
+
+
+async def test_an_organisation_chart_is_returned_then_approved_by_the_organisation(engine, clock, steps):
+    chart = {"municipality": "شهرداری الوند", "grade": 6}
+    case = await steps.start(CLERK, "card-003-p1", chart)
+    case = await steps.act(CLERK, case, "return-to-municipality", "با درجه ۶ منطبق نیست")
+    case = await steps.act(CLERK, case, "resubmit")
+    case = await steps.attach(CLERK, case, "proposed-chart", "approved-chart")
+    case = await steps.act(HEAD, case, "send-to-organisation")
+    case = await steps.act(CLERK, case, "communicate-approved-chart", vacant_posts=["معاون خدمات شهری"])
+    assert (case.state, case.outcome) == ("communicated", "granted")
+    case = await steps.start(CLERK, "municipal-organisation-chart", chart)
+    case = await steps.attach(CLERK, case, "proposed-chart")
+    case = await steps.act(HEAD, case, "send-to-organisation")
+    assert (await steps.act(CLERK, case, "record-refusal", reason="مغایر دستورالعمل")).outcome == "refused"
+    await breach(engine, clock, await steps.start(CLERK, "municipal-organisation-chart", chart), 16, CLERK)
+
+
+WASTE = {"full_name": "سارا محمدی", "national_code": "0084575948", "mobile": "09121234567",
+         "company": "شرکت بازیافت سبز", "city": "قزوین", "project": "کارخانه کمپوست"}
+
+
+async def test_a_waste_investment_passes_the_committee_the_working_group_and_the_organisation(engine, clock, steps):
+    case = await steps.start(CITIZEN, "card-003-p15", WASTE)
+    assert (case.definition, case.assigned_role) == ("waste-investment", "clerk")
+    case = await steps.act(CLERK, case, "request-correction", "سوابق شرکت پیوست نیست")
+    case = await steps.act(CITIZEN, case, "resubmit")
+    case = await steps.attach(CITIZEN, case, "application-records")
+    case = await steps.act(CLERK, case, "committee-qualifies")
+    case = await steps.act(SECRETARY, case, "working-group-agrees", working_group_minutes="صورتجلسه ۴")
+    case = await steps.act(CLERK, case, "organisation-agrees", organisation_letter="س/۸۸")
+    assert (case.state, case.outcome) == ("approved", "granted")
+    case = await steps.start(CITIZEN, "waste-investment", WASTE)
+    assert (await steps.act(CITIZEN, case, "withdraw")).outcome == "withdrawn"
+    case = await steps.start(CITIZEN, "waste-investment", WASTE)
+    assert (await steps.act(CLERK, case, "refuse", reason="فاقد صلاحیت فنی")).outcome == "refused"
+    await breach(engine, clock, await steps.start(CITIZEN, "waste-investment", WASTE), 31, CLERK)
+
+
+URBAN_EXPERT = staff("u-expert", "urban-councils", "expert", name="کارشناس ارزیابی")
+
+
+async def test_the_yearly_municipal_evaluation_runs_as_an_oversight_round(engine, clock, steps):
+    definition = engine.book.latest["municipal-performance-evaluation"]
+    assert definition.form == "ostan.common.v1.OversightRound" and definition.catalogue == ["card-003-p9"]
+    round_ = {"subject": "ارزیابی عملکرد شهرداری‌ها ۱۴۰۴", "period": "۱۴۰۴", "instruction": "دستورالعمل وزارت کشور"}
+    case = await steps.start(URBAN_EXPERT, "card-003-p9", round_)
+    with pytest.raises(InvalidArgument, match="documents"):
+        await steps.act(URBAN_EXPERT, case, "communicate", sent_to=["دفتر فنی"])
+    case = await steps.attach(URBAN_EXPERT, case, "plan", "report")
+    case = await steps.act(URBAN_EXPERT, case, "communicate", sent_to=["کارشناسان امور شهری", "دفتر فنی"])
+    case = await steps.act(URBAN_EXPERT, case, "record-activity", activity="نظر کارشناس دفتر فنی", done_on="1405/02/05")
+    case = await steps.act(URBAN_EXPERT, case, "send-notice", agency="شهرداری آبیک", finding="فرم ناقص")
+    case = await steps.act(URBAN_EXPERT, case, "assess", findings="۱۸ شهرداری ارزیابی شد")
+    case = await steps.act(HEAD, case, "return-to-supervision", "فرم آبیک هنوز نیامده")
+    case = await steps.act(URBAN_EXPERT, case, "assess", findings="۱۹ شهرداری ارزیابی شد")
+    case = await steps.act(HEAD, case, "report", sent_to=["وزارت کشور"])
+    assert (case.state, case.outcome) == ("reported", "delivered")
+    subjects = await event_subjects(engine)
+    assert "ostan.urban.municipal-performance-evaluation.activity-recorded" in subjects
+    assert "ostan.urban.municipal-performance-evaluation.notice-sent" in subjects
+    late = await steps.start(URBAN_EXPERT, "municipal-performance-evaluation", round_)
+    assert (await steps.act(HEAD, late, "cancel", "دستورالعمل لغو شد")).outcome == "withdrawn"
+    await breach(engine, clock, await steps.start(URBAN_EXPERT, "municipal-performance-evaluation", round_), 16, URBAN_EXPERT)
