@@ -93,6 +93,7 @@ def test_every_definition_is_bound_to_its_catalogue_entries(book):
         "card-000-s-06": "social-moral-security-commission",
         "card-000-s-07": "special-patients-meetings",
         "card-000-s-09": "informal-settlements-committee",
+        "card-000-s-01": "citizens-rights-inspection",
     }
     assert book.latest["social-cultural-working-group"].form == "ostan.common.v1.CommissionMeeting"
 
@@ -417,3 +418,18 @@ async def test_each_card_of_meetings_runs_as_a_commission_in_the_social_office(e
     assert (case.definition, case.state, case.assigned_role) == (definition.slug, "planned", "secretary")
     with pytest.raises(PermissionDenied):
         await engine.start(citizen("0084575948"), card, MEETING, f"x-{card}")
+
+
+async def test_the_citizens_rights_inspections_run_as_an_oversight_round(engine, clock):
+    round_ = {"subject": "بازرسی ستاد صیانت ۱۴۰۵", "scope": ["اداره کل آموزش و پرورش"], "instruction": "آیین‌نامه صیانت"}
+    case = (await engine.start(EXPERT, "card-000-s-01", round_, "r1")).message
+    assert (case.definition, case.state) == ("citizens-rights-inspection", "planning")
+    case = await attach(engine, EXPERT, case, "plan", "report")
+    case = await act(engine, EXPERT, case, "communicate", "r2", sent_to=["دستگاه‌های اجرایی", "فرمانداری‌ها"])
+    case = await act(engine, EXPERT, case, "record-activity", "r3", activity="بازدید و چک‌لیست", agency="آموزش و پرورش",
+                     done_on="1405/02/10")
+    case = await act(engine, EXPERT, case, "assess", "r4", findings="رتبه‌بندی دستگاه‌ها")
+    case = await act(engine, HEAD, case, "report", "r5", sent_to=["دستگاه‌ها", "استاندار"])
+    assert (case.state, case.outcome) == ("reported", "delivered")
+    late = (await engine.start(EXPERT, "citizens-rights-inspection", round_, "r6")).message
+    await breach(engine, clock, late, 16, HEAD)

@@ -756,3 +756,41 @@ async def test_the_yearly_municipal_evaluation_runs_as_an_oversight_round(engine
     late = await steps.start(URBAN_EXPERT, "municipal-performance-evaluation", round_)
     assert (await steps.act(HEAD, late, "cancel", "دستورالعمل لغو شد")).outcome == "withdrawn"
     await breach(engine, clock, await steps.start(URBAN_EXPERT, "municipal-performance-evaluation", round_), 16, URBAN_EXPERT)
+
+
+LIAISON = staff("u-liaison", "urban-councils", "liaison", name="رابط پژوهشی")
+WG_SECRETARY = staff("u-wg", "urban-councils", "working-group-secretary", name="دبیر کارگروه")
+COUNCIL_SECRETARY = staff("u-rc", "urban-councils", "council-secretary", name="دبیر شورای پژوهش")
+RESEARCH = {"agency": "شهرداری قزوین", "title": "مطالعه ترافیک بافت تاریخی", "contractor": "دانشگاه بین‌المللی"}
+
+
+async def test_a_research_project_is_corrected_then_permitted_by_the_research_council(engine, clock, steps):
+    case = await steps.start(LIAISON, "card-003-p10", RESEARCH)
+    assert (case.definition, case.assigned_role) == ("municipal-research-project", "working-group-secretary")
+    case = await steps.act(WG_SECRETARY, case, "working-group-asks-correction", "روش تحقیق مبهم است")
+    case = await steps.act(LIAISON, case, "resubmit")
+    with pytest.raises(InvalidArgument, match="documents"):
+        await steps.act(WG_SECRETARY, case, "working-group-approves")
+    case = await steps.attach(LIAISON, case, "proposal", "council-minutes")
+    case = await steps.act(WG_SECRETARY, case, "working-group-approves")
+    case = await steps.act(LIAISON, case, "invite-council", session_on="1405/03/01")
+    case = await steps.act(COUNCIL_SECRETARY, case, "grant-permit", permit_number="پ/۱۲")
+    assert (case.state, case.outcome) == ("permitted", "granted")
+    case = await steps.start(LIAISON, "municipal-research-project", RESEARCH)
+    assert (await steps.act(WG_SECRETARY, case, "reject", reason="تکراری")).outcome == "refused"
+    await breach(engine, clock, await steps.start(LIAISON, "municipal-research-project", RESEARCH), 22, LIAISON)
+
+
+async def test_an_affiliated_organisations_statute_is_communicated_or_returned(engine, clock, steps):
+    statute = {"municipality": "شهرداری قزوین", "organisation": "سازمان مدیریت پسماند",
+               "council_resolution": "مصوبه ۴۵ مورخ ۱۴۰۵/۰۱/۱۵"}
+    case = await steps.start(CLERK, "card-003-p11", statute)
+    with pytest.raises(InvalidArgument, match="documents"):
+        await steps.act(HEAD, case, "send-to-organisation")
+    case = await steps.attach(CLERK, case, "statute")
+    case = await steps.act(HEAD, case, "send-to-organisation")
+    case = await steps.act(CLERK, case, "communicate-statute", organisation_letter="س/۵")
+    assert (case.state, case.outcome) == ("communicated", "granted")
+    case = await steps.start(CLERK, "affiliated-organisation-statute", statute)
+    assert (await steps.act(HEAD, case, "return-to-council", conflict="مغایر ماده ۸۴")).outcome == "refused"
+    await breach(engine, clock, await steps.start(CLERK, "affiliated-organisation-statute", statute), 16, CLERK)
