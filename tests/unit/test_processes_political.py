@@ -920,7 +920,8 @@ def test_an_entry_that_does_not_run_says_why(engine):
 
 @pytest.mark.parametrize(("entry", "slug"), [("card-002-p14", "security-plans-oversight"),
                                              ("card-002-p11", "security-statistics-reports"),
-                                             ("card-002-p23", "security-statistics-reports")])
+                                             ("card-002-p23", "security-statistics-reports"),
+                                             ("card-002-p10", "mine-incidents-commission-oversight")])
 async def test_a_security_oversight_round_from_plan_to_report(engine, clock, entry, slug):
     clerk, head = officer(SEC, "expert"), officer(SEC, "head-of-office")
     round_ = {"subject": "طرح امنیتی نوروز", "period": "نوروز ۱۴۰۵", "scope": ["فرماندهی انتظامی"]}

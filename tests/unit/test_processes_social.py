@@ -94,6 +94,8 @@ def test_every_definition_is_bound_to_its_catalogue_entries(book):
         "card-000-s-07": "special-patients-meetings",
         "card-000-s-09": "informal-settlements-committee",
         "card-000-s-01": "citizens-rights-inspection",
+        "card-000-s-02": "special-occasions-headquarters",
+        "card-000-s-08": "ngo-oversight",
     }
     assert book.latest["social-cultural-working-group"].form == "ostan.common.v1.CommissionMeeting"
 
@@ -410,7 +412,7 @@ async def test_the_informal_settlements_programme_meets_the_four_agencies(engine
     await breach(engine, clock, late, 31, HEAD)
 
 
-@pytest.mark.parametrize("card", ["card-000-s-04", "card-000-s-06", "card-000-s-07", "card-000-s-09"])
+@pytest.mark.parametrize("card", ["card-000-s-02", "card-000-s-04", "card-000-s-06", "card-000-s-07", "card-000-s-09"])
 async def test_each_card_of_meetings_runs_as_a_commission_in_the_social_office(engine, book, card):
     definition = book.by_entry[card]
     assert definition.form == "ostan.common.v1.CommissionMeeting" and definition.opens()
@@ -433,3 +435,17 @@ async def test_the_citizens_rights_inspections_run_as_an_oversight_round(engine,
     assert (case.state, case.outcome) == ("reported", "delivered")
     late = (await engine.start(EXPERT, "citizens-rights-inspection", round_, "r6")).message
     await breach(engine, clock, late, 16, HEAD)
+
+
+
+async def test_the_ngo_oversight_round_sends_warnings_as_notices(engine):
+    round_ = {"subject": "ارزیابی عملکرد سازمان‌های مردم‌نهاد ۱۴۰۴", "period": "۱۴۰۴"}
+    case = (await engine.start(EXPERT, "card-000-s-08", round_, "n1")).message
+    assert case.definition == "ngo-oversight"
+    case = await attach(engine, EXPERT, case, "plan")
+    case = await act(engine, EXPERT, case, "communicate", "n2", sent_to=["سازمان‌های مردم‌نهاد استان"])
+    with pytest.raises(InvalidArgument):  # a warning names its NGO and finding
+        await act(engine, EXPERT, case, "send-notice", "n3", agency="انجمن نمونه")
+    case = await act(engine, EXPERT, case, "send-notice", "n4", agency="انجمن نمونه", finding="تذکر: گزارش مالی ارائه نشد")
+    assert case.state == "supervising"
+    assert "ostan.social.ngo-oversight.notice-sent" in await event_subjects(engine)
