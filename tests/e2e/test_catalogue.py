@@ -143,3 +143,14 @@ def test_the_served_json_ld_conforms_to_the_official_cpsv_ap_shapes(client, read
 def test_the_schema_is_served(client):
     schema = client.get("/v1/catalogue/schema").json()
     assert "CatalogueEntry" in schema["$defs"]
+
+
+def test_how_each_entry_runs_and_why_a_record_does_not(client):
+    counts = {kind: client.get("/v1/catalogue", params={"runs_as": kind}).json()["count"]
+              for kind in ("own", "generic", "record")}
+    assert counts == {"own": 110, "generic": 101, "record": 180}  # the README's figures
+    records = all_pages(client, "/v1/catalogue", runs_as="record", limit=200)
+    assert all(item["why_record"] for item in records)
+    pyrotechnics = client.get("/v1/catalogue/security-law-enforcement-09").json()
+    assert (pyrotechnics["runs_as"], pyrotechnics["process"]) == ("own", "pyrotechnics-permit")
+    assert "why_record" not in pyrotechnics
