@@ -300,3 +300,29 @@ async def test_a_legal_case_left_unregistered_escalates_to_the_head_of_office(en
     assert await engine.fire_due_timers() >= 1
     overdue = await engine.get(LEGAL, case.code)
     assert overdue.breached and overdue.assigned_role == "head-of-office"
+
+
+# -- interview requests (seed 004, card G-05) ---------------------------------------------------
+
+PR_OFFICER = staff("pr-1", OFFICE, "pr-officer")
+INTERVIEW = {"full_name": "زهرا احمدی", "national_code": "0084575948", "mobile": "09121234567",
+             "outlet": "خبرگزاری ایرنا", "interviewee": "معاون عمرانی", "subject": "طرح‌های عمرانی ۱۴۰۵"}
+
+
+async def test_an_interview_is_reviewed_planned_by_the_managers_and_held(engine, clock):
+    case = (await engine.start(CITIZEN, "card-004-g-05", INTERVIEW, key())).message
+    assert (case.definition, case.assigned_role) == ("interview-request", "pr-officer")
+    case = await step(engine, PR_OFFICER, case, "refer-to-managers")
+    with pytest.raises(InvalidArgument):
+        await step(engine, HEAD, case, "schedule", interview_on="1405/02/05")
+    case = await step(engine, HEAD, case, "schedule", interview_on="1405/02/05", place="سالن استانداری")
+    assert (await step(engine, PR_OFFICER, case, "record-interview")).outcome == "delivered"
+    case = (await engine.start(CITIZEN, "interview-request", INTERVIEW, key())).message
+    assert (await step(engine, PR_OFFICER, case, "refuse", reason="موضوع محرمانه است")).outcome == "refused"
+    case = (await engine.start(CITIZEN, "interview-request", INTERVIEW, key())).message
+    assert (await step(engine, CITIZEN, case, "withdraw")).outcome == "withdrawn"
+    late = (await engine.start(CITIZEN, "interview-request", INTERVIEW, key())).message
+    clock.now += timedelta(days=4)
+    assert await engine.fire_due_timers() >= 1
+    overdue = await engine.get(HEAD, late.code)
+    assert overdue.breached and overdue.assigned_role == "head-of-office"

@@ -794,3 +794,37 @@ async def test_an_affiliated_organisations_statute_is_communicated_or_returned(e
     case = await steps.start(CLERK, "affiliated-organisation-statute", statute)
     assert (await steps.act(HEAD, case, "return-to-council", conflict="مغایر ماده ۸۴")).outcome == "refused"
     await breach(engine, clock, await steps.start(CLERK, "affiliated-organisation-statute", statute), 16, CLERK)
+
+
+async def test_a_municipal_training_course_from_its_needs_to_approved_certificates(engine, clock, steps):
+    course = {"course_title": "مدیریت مالی شهرداری", "audience": "شهرداران", "year": 1405}
+    case = await steps.start(CLERK, "card-003-p2", course)
+    case = await steps.act(CLERK, case, "set-needs", needs=["بودجه‌ریزی"])
+    case = await steps.act(CLERK, case, "close-registration", registered=["شهردار آبیک"])
+    with pytest.raises(InvalidArgument, match="documents"):
+        await steps.act(CLERK, case, "approve-design", starts_on="1405/03/01")
+    case = await steps.attach(CLERK, case, "committee-approval")
+    case = await steps.act(CLERK, case, "approve-design", starts_on="1405/03/01")
+    case = await steps.act(CLERK, case, "record-outcomes", passed=["شهردار آبیک"])
+    with pytest.raises(PermissionDenied):
+        await steps.act(CLERK, case, "approve-certificates")
+    assert (await steps.act(HEAD, case, "approve-certificates")).outcome == "delivered"
+    case = await steps.start(CLERK, "municipal-training", course)
+    assert (await steps.act(HEAD, case, "cancel", "حد نصاب ثبت‌نام نرسید")).outcome == "withdrawn"
+    await breach(engine, clock, await steps.start(CLERK, "municipal-training", course), 22, CLERK)
+
+
+async def test_a_municipal_credit_is_proposed_deposited_and_settled(engine, clock, steps):
+    request = {"municipality": "شهرداری محمدیه", "project": "آسفالت معابر", "amount_rials": 30_000_000_000}
+    case = await steps.start(CLERK, "card-003-p14", request)
+    with pytest.raises(InvalidArgument, match="documents"):
+        await steps.act(HEAD, case, "propose-to-organisation")
+    case = await steps.attach(CLERK, case, "council-resolution")
+    case = await steps.act(HEAD, case, "propose-to-organisation")
+    case = await steps.act(CLERK, case, "record-deposit", deposited_rials=25_000_000_000, credit_system_reference="ا/۱")
+    case = await steps.act(CLERK, case, "record-documents", documents_reference="سند ۷۷")
+    case = await steps.act(CLERK, case, "record-settlement", spent_rials=24_000_000_000)
+    assert (case.state, case.outcome) == ("settled", "closed")
+    case = await steps.start(CLERK, "municipal-credit-distribution", request)
+    assert (await steps.act(HEAD, case, "refuse", reason="اعتبار تمام شده")).outcome == "refused"
+    await breach(engine, clock, await steps.start(CLERK, "municipal-credit-distribution", request), 11, CLERK)
