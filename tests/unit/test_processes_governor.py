@@ -326,3 +326,55 @@ async def test_an_interview_is_reviewed_planned_by_the_managers_and_held(engine,
     assert await engine.fire_due_timers() >= 1
     overdue = await engine.get(HEAD, late.code)
     assert overdue.breached and overdue.assigned_role == "head-of-office"
+
+
+# -- the Governor's office (seed 004, cards G-01, G-02, G-06) -----------------------------------
+
+OFFICE_EXPERT = staff("gx-1", OFFICE, "office-expert")
+GOVERNOR = staff("gx-gov", OFFICE, "governor")
+PROTOCOL = staff("gx-prot", OFFICE, "protocol-officer")
+GOV_OFFICE = staff("gx-office", OFFICE, "governor-office")
+
+
+async def test_a_letter_to_the_governor_is_ordered_referred_followed_up_and_answered(engine, clock):
+    letter = {"sender": "اداره کل راه و شهرسازی", "channel": "اتوماسیون اداری", "subject": "تملک اراضی"}
+    for card in ("card-004-g-01", "card-004-g-02"):
+        assert engine.book.by_entry[card].slug == "governor-letter"
+    case = (await engine.start(OFFICE_EXPERT, "card-004-g-02", letter, key())).message
+    case = await step(engine, OFFICE_EXPERT, case, "put-before-governor")
+    with pytest.raises(PermissionDenied):
+        await step(engine, OFFICE_EXPERT, case, "order", order="x", referred_to=["y"])
+    case = await step(engine, GOVERNOR, case, "order", order="بررسی و اقدام", referred_to=["معاونت عمرانی"])
+    case = await step(engine, OFFICE_EXPERT, case, "record-follow-up", note="پیگیری تلفنی")
+    case = await step(engine, OFFICE_EXPERT, case, "submit-answer", answer="پاسخ معاونت عمرانی")
+    assert (await step(engine, GOVERNOR, case, "sign-and-send")).outcome == "delivered"
+    case = (await engine.start(OFFICE_EXPERT, "governor-letter", letter, key())).message
+    with pytest.raises(InvalidArgument):
+        await step(engine, OFFICE_EXPERT, case, "answer-directly")
+    filed = (await engine.act(OFFICE_EXPERT, case.code, "answer-directly", case.version, "جهت اطلاع", {}, key())).message
+    assert filed.outcome == "closed"
+    late = (await engine.start(OFFICE_EXPERT, "governor-letter", letter, key())).message
+    clock.now += timedelta(days=3)
+    assert await engine.fire_due_timers() >= 1
+    assert (await engine.get(OFFICE_EXPERT, late.code)).assigned_role == "supervisor"
+
+
+async def test_a_delegation_visit_from_the_ministrys_request_to_its_report(engine, clock):
+    visit = {"delegation": "هیأت تجاری هرات", "country": "afg", "request_letter": "وزارت امور خارجه ۱۲۳",
+             "arrives_on": "1405/03/10"}
+    case = (await engine.start(PROTOCOL, "card-004-g-06", visit, key())).message
+    assert (case.definition, case.data["country"]) == ("delegation-visit", "AFG")
+    case = await step(engine, GOV_OFFICE, case, "record-order", order="موافقت")
+    case = await step(engine, PROTOCOL, case, "record-permit", permit_letter="ستاد هماهنگی ۴۵")
+    case = await step(engine, PROTOCOL, case, "record-visit", visited_on="1405/03/11")
+    with pytest.raises(InvalidArgument, match="documents"):
+        await step(engine, PROTOCOL, case, "report", sent_to=["وزارت کشور"])
+    case = await attach(engine, PROTOCOL, case, "trip-report")
+    case = await step(engine, PROTOCOL, case, "report", sent_to=["وزارت کشور", "وزارت امور خارجه"])
+    assert case.outcome == "delivered"
+    case = (await engine.start(PROTOCOL, "delegation-visit", visit, key())).message
+    assert (await step(engine, GOV_OFFICE, case, "refuse", reason="زمان مناسب نیست")).outcome == "refused"
+    late = (await engine.start(PROTOCOL, "delegation-visit", visit, key())).message
+    clock.now += timedelta(days=4)
+    assert await engine.fire_due_timers() >= 1
+    assert (await engine.get(PROTOCOL, late.code)).breached
