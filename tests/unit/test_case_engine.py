@@ -312,7 +312,7 @@ async def test_a_timer_whose_definition_version_is_gone_is_skipped_and_the_next_
     async with engine.database.transaction() as session:
         row = await session.scalar(select(CaseRow).where(CaseRow.code == orphan.code))
         row.process_version = 99
-    clock.now = datetime(2026, 4, 23, 20, 30, tzinfo=UTC)  # both warnings are due, the orphan's first
+    clock.now = datetime(2026, 4, 25, 8, 30, tzinfo=UTC)  # Saturday noon: both warnings are due (not the breaches), the orphan's first
     assert await engine.fire_due_timers() == 2
     skipped = [record for record in caplog.records if "definition version is gone" in record.getMessage()]
     assert [record.case for record in skipped] == [orphan.code]
@@ -328,6 +328,6 @@ async def test_a_timer_whose_definition_version_is_gone_is_skipped_and_the_next_
         }
     assert fired == {orphan.code: True, kept.code: True}  # the orphan's is marked, not retried
     assert await engine.fire_due_timers() == 0
-    clock.now = datetime(2026, 4, 25, 6, 0, tzinfo=UTC)  # the breaches: the kept case still escalates
+    clock.now = datetime(2026, 4, 25, 20, 40, tzinfo=UTC)  # the breaches (the 2 days end with Saturday): the kept case still escalates
     assert await engine.fire_due_timers() == 2
     assert (await engine.get(CLERK, kept.code)).assigned_role == "supervisor"

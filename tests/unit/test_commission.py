@@ -8,10 +8,11 @@ import pytest
 from google.protobuf import json_format
 
 from ostan.common.v1 import case_pb2
+from ostan.political.v1 import forms_pb2  # noqa: F401 — registers the political forms
 from ostan_kit.persistence.models import CaseRow
 from ostan_kit.processes.definitions import load_processes
 from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from tests.unit.cases_support import Clock, count_rows, event_subjects, staff
+from tests.unit.cases_support import Clock, count_rows, event_subjects, service_folder, staff
 
 SERVICE = "political"
 SECRETARY = staff("sec-1", "security-law-enforcement", "secretary", name="دبیر")
@@ -37,7 +38,7 @@ def book(tmp_path):
     folder = tmp_path / "processes"
     folder.mkdir()
     (folder / "exam-protection.yaml").write_text(
-        "extends: commission@1\nslug: exam-protection-commission\ncatalogue: [security-law-enforcement-11]\n"
+        "extends: commission@2\nslug: exam-protection-commission\ncatalogue: [security-law-enforcement-11]\n"
         "title_fa: کمیسیون حفاظت از آزمون‌ها\ntitle_en: Exam protection commission\n",
         "utf-8",
     )
@@ -223,3 +224,12 @@ async def test_a_resolution_without_owner_or_deadline_is_refused(engine):
     with pytest.raises(InvalidArgument, match="resolution-owner-and-deadline"):  # an owner, but no role to own it
         await step(engine, SECRETARY, case, "record-minutes", "o4", minutes="x",
                    resolutions=[{"text": "x", "owner": "فرماندهی انتظامی", "deadline": "1405/09/20"}])
+
+
+def test_a_body_that_moved_its_pin_to_commission_2_still_runs_its_cases_of_version_1():
+    book = load_processes(service_folder("political") / "processes")
+    newer, older = book.latest["exam-protection-commission"], book.version("exam-protection-commission", 1)
+    assert (newer.version, bool(newer.opens())) == (2, True)  # new meetings follow their resolutions up
+    assert (older.version, older.opens()) == (1, [])  # meetings started before the move run as they were
+    assert older.action("report-follow-up").fields.keys() == {"report"}
+    assert "resolution@1" in book.children and "resolution" not in book.latest
