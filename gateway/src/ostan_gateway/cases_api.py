@@ -376,7 +376,8 @@ async def attach_document(
     response_class=Response,
     responses={
         200: {
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            # Any of the media types the process's document kinds allow, as stored.
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
             "description": "The document as stored, with its own media type.",
         }
     },
