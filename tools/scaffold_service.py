@@ -29,31 +29,31 @@ ostan-{name} = "{package}.__main__:main"
 
 [tool.setuptools.packages.find]
 where = ["src"]
-''',
-    "src/{package}/__init__.py": '''"""The {name} office service: its catalogue and processes are data beside this package."""
-''',
-    "src/{package}/__main__.py": '''from pathlib import Path
+namespaces = false
 
-from ostan_kit.runtime.service import run
-
-# Registers the application forms this service's process definitions name.
+# The office's data travels inside its package: its catalogue, process definitions and migrations.
+[tool.setuptools.package-data]
+{package} = ["catalogue/*.yaml", "processes/*.yaml", "migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]
+''',
+    "src/{package}/__init__.py": '''"""The {name} office service: its catalogue, processes and migrations are data inside this package."""
+''',
+    "src/{package}/__main__.py": '''# Registers the application forms this service's process definitions name.
 from ostan.{proto_package}.v1 import forms_pb2  # noqa: F401
-
-ROOT = Path(__file__).resolve().parents[2]
+from ostan_kit.runtime.service import run
 
 
 def main() -> None:
-    run("{name}", ROOT)
+    run("{name}", "{package}")
 
 
 if __name__ == "__main__":
     main()
 ''',
-    "migrations/env.py": '''from ostan_kit.persistence.migrations import run_env
+    "src/{package}/migrations/env.py": '''from ostan_kit.persistence.migrations import run_env
 
 run_env()
 ''',
-    "migrations/script.py.mako": '''"""${{message}}
+    "src/{package}/migrations/script.py.mako": '''"""${{message}}
 
 Revision ID: ${{up_revision}}
 Revises: ${{down_revision | comma,n}}
@@ -77,7 +77,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     ${{downgrades if downgrades else "pass"}}
 ''',
-    "migrations/versions/0001_chassis.py": '''"""The chassis tables: cases, history, sequences, idempotency keys, outbox.
+    "src/{package}/migrations/versions/0001_chassis.py": '''"""The chassis tables: cases, history, sequences, idempotency keys, outbox.
 
 Revision ID: 0001
 """
@@ -97,7 +97,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0001_downgrade()
 ''',
-    "migrations/versions/0002_case_engine.py": '''"""The case engine: assignment, deadlines, audit, documents, comments, SLA timers.
+    "src/{package}/migrations/versions/0002_case_engine.py": '''"""The case engine: assignment, deadlines, audit, documents, comments, SLA timers.
 
 Revision ID: 0002
 Revises: 0001
@@ -118,7 +118,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0002_downgrade()
 ''',
-    "migrations/versions/0003_caller_scoped_idempotency.py": '''"""Idempotency keys belong to their caller: keyed by (caller, key).
+    "src/{package}/migrations/versions/0003_caller_scoped_idempotency.py": '''"""Idempotency keys belong to their caller: keyed by (caller, key).
 
 Revision ID: 0003
 Revises: 0002
@@ -139,7 +139,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0003_downgrade()
 ''',
-    "migrations/versions/0004_child_cases.py": '''"""Child cases: the case that follows a case up (a commission meeting its resolutions).
+    "src/{package}/migrations/versions/0004_child_cases.py": '''"""Child cases: the case that follows a case up (a commission meeting its resolutions).
 
 Revision ID: 0004
 Revises: 0003
@@ -160,8 +160,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0004_downgrade()
 ''',
-    "catalogue/.keep": "",
-    "processes/generic-request.yaml": """# The generic request this service runs for catalogue entries with external clients and no
+    "src/{package}/catalogue/.keep": "",
+    "src/{package}/processes/generic-request.yaml": """# The generic request this service runs for catalogue entries with external clients and no
 # definition of their own: kit's shared definition, pinned. Kit keeps every version, so moving
 # the pin to a newer one later leaves the cases started under this one running.
 extends: generic-request@1

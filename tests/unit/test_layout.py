@@ -2,8 +2,10 @@
 
 import ast
 import filecmp
+import importlib.resources
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -46,11 +48,13 @@ def _shape(service: Path) -> set[str]:
         check=True,
     ).stdout.split()
     name = service.name.replace("-", "_")
-    return {
-        path.replace(name, "<name>")
-        for path in listed
-        if path.split("/")[0] not in ("catalogue", "processes", "tests") and (service / path).exists()
-    }
+    return {path.replace(name, "<name>") for path in listed if not _is_data(path) and (service / path).exists()}
+
+
+def _is_data(path: str) -> bool:
+    """The office's own catalogue entries and process definitions (in its package), or its tests."""
+    parts = path.split("/")
+    return parts[0] == "tests" or (parts[0] == "src" and len(parts) > 3 and parts[2] in ("catalogue", "processes"))
 
 
 def test_the_services_are_built_from_one_template():
@@ -58,6 +62,19 @@ def test_the_services_are_built_from_one_template():
     first = next(iter(shapes.values()))
     for name, shape in shapes.items():
         assert shape == first, f"{name} differs from the template: {shape ^ first}"
+
+
+@pytest.mark.parametrize("service", SERVICE_DIRS, ids=lambda path: path.name)
+def test_a_service_keeps_its_data_inside_its_package(service):
+    """So that its wheel carries its catalogue, processes and migrations, found by importlib.resources."""
+    package = SERVICES[service.name].package
+    assert not any((service / folder).exists() for folder in ("catalogue", "processes", "migrations"))
+    installed = Path(str(importlib.resources.files(package)))
+    assert installed == service / "src" / package
+    assert list((installed / "catalogue").glob("*.yaml"))
+    assert (installed / "migrations" / "env.py").is_file()
+    declared = tomllib.loads((service / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["package-data"]
+    assert {"catalogue/*.yaml", "processes/*.yaml", "migrations/versions/*.py"} <= set(declared[package])
 
 
 def test_buf_lint_is_clean():

@@ -1,4 +1,3 @@
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -9,8 +8,7 @@ from sqlalchemy.engine import make_url
 from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.persistence.models import Base
 from ostan_kit.runtime.registry import SERVICES
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import service_package
 
 
 def _sync(url: str) -> str:
@@ -21,7 +19,7 @@ def _sync(url: str) -> str:
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_each_history_builds_exactly_the_models(service, database_url):
-    upgrade(ROOT / "services" / service / "migrations", database_url)
+    upgrade(service_package(service) / "migrations", database_url)
     engine = create_engine(_sync(database_url))
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -30,6 +28,6 @@ def test_each_history_builds_exactly_the_models(service, database_url):
 
 
 def test_upgrading_twice_changes_nothing(database_url):
-    migrations = ROOT / "services" / "urban" / "migrations"
+    migrations = service_package("urban") / "migrations"
     upgrade(migrations, database_url)
     upgrade(migrations, database_url)

@@ -1,4 +1,4 @@
-"""Alembic for every service: one history per service, in ``services/<name>/migrations``.
+"""Alembic for every service: one history per service, in its package's ``migrations`` folder.
 
 A service's ``env.py`` is ``run_env()``; its revisions call the chassis steps defined here, so the
 tables every service shares are written once and each service still owns its own history.

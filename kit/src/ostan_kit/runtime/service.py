@@ -1,9 +1,10 @@
 """Running an office service: migrate, serve gRPC with health and reflection, relay the outbox,
-and stop gracefully on SIGTERM. Each service's entry point is ``run(name, root)``."""
+and stop gracefully on SIGTERM. Each service's entry point is ``run(name, package)``."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import logging
 import os
 import signal
@@ -50,9 +51,16 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 @dataclass(frozen=True)
 class ServiceLayout:
-    """Where a service keeps its data, next to its code."""
+    """Where a service keeps its data: inside its own package, so a wheel carries it."""
 
     root: Path
+
+    @classmethod
+    def of_package(cls, package: str) -> ServiceLayout:
+        root = importlib.resources.files(package)
+        if not isinstance(root, Path):  # Alembic and the loaders read folders on disk
+            raise RuntimeError(f"{package} must be installed as files, not inside an archive")
+        return cls(root)
 
     @property
     def catalogue(self) -> Path:
@@ -250,15 +258,15 @@ async def serve(settings: ServiceSettings, layout: ServiceLayout) -> None:
         os._exit(0)
 
 
-def run(name: str, root: Path) -> None:
-    """The entry point of the service ``name`` whose folder is ``root``.
+def run(name: str, package: str) -> None:
+    """The entry point of the service ``name`` whose code and data are the package ``package``.
 
     ``python -m ostan_<name>`` serves; ``python -m ostan_<name> migrate`` only migrates.
     """
     settings = load_settings(name)
     configure_logging(name, settings.log_level)
     configure_tracing(name)
-    layout = ServiceLayout(root)
+    layout = ServiceLayout.of_package(package)
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "migrate":
         upgrade(layout.migrations, settings.resolved_database_url)
