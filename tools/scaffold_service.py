@@ -1,8 +1,11 @@
-"""Create an office service folder from the one template every service is built from.
+"""Create an office service from the one template every service is built from: its folder in
+services/ (package, data folders, migrations, Dockerfile) and its Kubernetes base in deploy/k8s/.
 
-    python tools/scaffold_service.py <name>     # e.g. foreign-nationals
+    python tools/scaffold_service.py <name>     # e.g. foreign-nationals; registered in kit first
 
-It writes only files that do not exist yet, so running it again over a service is harmless.
+It writes only files that do not exist yet, so running it again over a service is harmless. The
+files in tools/service_template/ are copied with @name@, @package@, @port@, @PREFIX@,
+@PREFIX_BARE@ and @database@ replaced, in their paths and in their text.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_FILES = ROOT / "tools" / "service_template"
 
 TEMPLATE: dict[str, str] = {
     "pyproject.toml": '''[build-system]
@@ -169,19 +173,50 @@ extends: generic-request@1
 }
 
 
-def scaffold(name: str) -> list[Path]:
+def template_files(name: str) -> dict[str, str]:
+    """The files of tools/service_template/ for the service ``name``: relative path -> text."""
+    from ostan_kit.registry import SERVICES
+
+    info = SERVICES[name]
+    values = {
+        "@name@": name,
+        "@package@": info.package,
+        "@port@": str(info.default_port),
+        "@PREFIX@": info.env_prefix,
+        "@PREFIX_BARE@": info.env_prefix.removeprefix("OSTAN_"),
+        "@database@": info.package,
+    }
+
+    def fill(text: str) -> str:
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, value)
+        return text
+
+    return {
+        fill(str(path.relative_to(TEMPLATE_FILES))): fill(path.read_text("utf-8"))
+        for path in sorted(TEMPLATE_FILES.rglob("*"))
+        if path.is_file()
+    }
+
+
+def scaffold(name: str, root: Path = ROOT) -> list[Path]:
     values = {
         "name": name,
         "package": "ostan_" + name.replace("-", "_"),
         "proto_package": name.replace("-", "_"),
     }
+    files = {
+        f"services/{name}/{template_path.format(**values)}": template.format(**values)
+        for template_path, template in TEMPLATE.items()
+    }
+    files.update(template_files(name))
     written = []
-    for template_path, template in TEMPLATE.items():
-        path = ROOT / "services" / name / template_path.format(**values)
+    for relative, text in files.items():
+        path = root / relative
         if path.exists():
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(**values), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 
