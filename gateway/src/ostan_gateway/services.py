@@ -50,6 +50,11 @@ def trace_metadata() -> tuple[tuple[str, str], ...]:
     return tuple(carrier.items())
 
 
+# A name like dns:///urban.ostan.svc.cluster.local:50054 (a headless Service) resolves to every
+# pod: round robin spreads the calls over them instead of pinning one connection to one pod.
+CHANNEL_OPTIONS = (("grpc.lb_policy_name", "round_robin"),)
+
+
 class Services:
     def __init__(
         self,
@@ -61,6 +66,7 @@ class Services:
         self.signer = signer
         self.clients: dict[str, ServiceClient] = {}
         options = [
+            *CHANNEL_OPTIONS,
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
         ]
