@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -8,7 +11,7 @@ from sqlalchemy.engine import make_url
 from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.persistence.models import Base
 from ostan_kit.runtime.registry import SERVICES
-from tests.conftest import service_package
+from tests.conftest import POSTGRES, service_package
 
 
 def _sync(url: str) -> str:
@@ -31,3 +34,23 @@ def test_upgrading_twice_changes_nothing(database_url):
     migrations = service_package("urban") / "migrations"
     upgrade(migrations, database_url)
     upgrade(migrations, database_url)
+
+
+@pytest.mark.skipif(not POSTGRES, reason="two pods migrating at once meet on a PostgreSQL server")
+def test_two_pods_migrating_at_once_both_succeed(database_url):
+    """A new version's pods start together, each running its migrations first (the init
+    container's `python -m ostan_urban migrate`): one waits for the other, then finds nothing to do."""
+    info = SERVICES["urban"]
+    environment = {**os.environ, info.env_prefix + "DATABASE_URL": database_url, "OTEL_SDK_DISABLED": "true"}
+    pods = [
+        subprocess.Popen(
+            [sys.executable, "-m", info.package, "migrate"], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(2)
+    ]
+    outputs = [pod.communicate(timeout=120)[0].decode() for pod in pods]
+    assert [pod.returncode for pod in pods] == [0, 0], "\n".join(outputs)
+    engine = create_engine(_sync(database_url))
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()

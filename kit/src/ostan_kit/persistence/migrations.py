@@ -18,6 +18,10 @@ from ostan_kit.persistence.db import create_engine
 from ostan_kit.persistence.models import Base
 
 
+# The PostgreSQL advisory lock a migration holds (each service has a database of its own).
+MIGRATION_LOCK = 0x05741A
+
+
 def alembic_config(migrations_dir: Path, url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
@@ -42,6 +46,10 @@ def run_env() -> None:
     def run(connection: Connection) -> None:
         context.configure(connection=connection, target_metadata=Base.metadata)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # The pods of a new version migrate as they start, maybe at once: the others wait
+                # here until the first commits, then find the database at its head.
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()
 
     async def main() -> None:
