@@ -175,7 +175,7 @@ extends: generic-request@1
 
 def template_files(name: str) -> dict[str, str]:
     """The files of tools/service_template/ for the service ``name``: relative path -> text."""
-    from ostan_kit.registry import SERVICES
+    from ostan_kit.runtime.registry import SERVICES
 
     info = SERVICES[name]
     values = {
@@ -213,7 +213,7 @@ def scaffold(name: str, root: Path = ROOT) -> list[Path]:
     written = []
     for relative, text in files.items():
         path = root / relative
-        if path.exists():
+        if path.exists() or (path.name == ".keep" and path.parent.is_dir() and any(path.parent.iterdir())):
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

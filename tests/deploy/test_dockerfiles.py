@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ostan_kit.registry import SERVICES
+from ostan_kit.runtime.registry import SERVICES
 
 pytestmark = pytest.mark.packaging
 

@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ostan_kit.registry import SERVICES
+from ostan_kit.runtime.registry import SERVICES
 
 pytestmark = pytest.mark.packaging
 

@@ -20,7 +20,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ostan_kit.registry import SERVICES
+from ostan_kit.runtime.registry import SERVICES
 
 pytestmark = pytest.mark.packaging
 
@@ -82,7 +82,8 @@ def test_the_wheels_carry_the_service_data_and_no_checkout_is_needed(fresh_pytho
     assert (service_root / "processes" / "residence-document-extension.yaml").is_file()
     assert list((service_root / "catalogue").glob("*.yaml"))
     assert (service_root / "migrations" / "versions" / "0001_chassis.py").is_file()
-    assert (kit_root / "data" / "processes" / "commission.yaml").is_file()
+    assert (kit_root / "processes" / "shared" / "commission.yaml").is_file()
+    assert (kit_root / "catalogue" / "data" / "organisation.yaml").is_file()
 
 
 @pytest.fixture

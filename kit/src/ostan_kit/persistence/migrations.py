@@ -17,7 +17,6 @@ from sqlalchemy.engine import Connection
 from ostan_kit.persistence.db import create_engine
 from ostan_kit.persistence.models import Base
 
-
 # The PostgreSQL advisory lock a migration holds (each service has a database of its own).
 MIGRATION_LOCK = 0x05741A
 
