@@ -186,7 +186,7 @@ def test_the_bus_is_a_jetstream_cluster_of_three_with_its_users_from_a_secret(ov
     (conf,) = [data["nats.conf"] for name, data in ((n, c.get("data", {})) for n, c in config.items()) if "nats.conf" in data]
     assert "jetstream" in conf and conf.count("nats-cluster:6222") == 3
     for name, info in SERVICES.items():
-        assert f"{{user: {name}, password: ${info.env_prefix.removeprefix('OSTAN_')}PASSWORD" in conf
+        assert f"user: \"{name}\", password: ${info.env_prefix.removeprefix('OSTAN_')}PASSWORD" in conf
         assert f'publish: ["ostan.{name}.>"' in conf
 
 
