@@ -15,7 +15,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from ostan_gateway.settings import GatewaySettings
 from ostan_kit.runtime.registry import SERVICES
+from ostan_kit.runtime.settings import load_settings
 
 pytestmark = pytest.mark.packaging
 
@@ -261,9 +263,43 @@ def test_an_office_reaches_the_bus_its_own_database_and_the_collector_only(overl
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_gateway_knows_every_office_by_its_headless_service(overlay):
-    services = json.loads(_of_kind(overlay, "ConfigMap")["gateway-config"]["data"]["OSTAN_GATEWAY_SERVICES"])
-    assert services == {
-        name: f"dns:///{name}.ostan.svc.cluster.local:{info.default_port}" for name, info in SERVICES.items()
+def test_the_gateway_knows_every_office_by_its_headless_service(overlay, monkeypatch):
+    """Read by the gateway's own settings, as the pod's environment gives them."""
+    for key, value in _of_kind(overlay, "ConfigMap")["gateway-config"]["data"].items():
+        monkeypatch.setenv(key, value)
+    services = GatewaySettings().configured_services()
+    assert {name: (endpoint.address, endpoint.code_prefix) for name, endpoint in services.items()} == {
+        name: (f"dns:///{name}.ostan.svc.cluster.local:{info.default_port}", info.code_prefix)
+        for name, info in SERVICES.items()
     }
     assert {resource["metadata"].get("namespace") for resource in rendered(overlay) if resource["kind"] != "Namespace"} == {"ostan"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_an_office_reads_its_configuration_and_the_gateways_public_key(overlay, monkeypatch):
+    for name, info in SERVICES.items():
+        for key, value in _of_kind(overlay, "ConfigMap")[f"{name}-config"]["data"].items():
+            monkeypatch.setenv(key, value)
+        settings = load_settings(name)
+        assert (settings.grpc_host, settings.grpc_port) == ("0.0.0.0", info.default_port)
+        assert settings.reflection is False and settings.migrate_on_start is False
+        container = _of_kind(overlay, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
+        variables = {variable["name"]: variable for variable in container["env"]}
+        assert variables[f"{info.env_prefix}GATEWAY_PUBLIC_KEY"]["valueFrom"]["configMapKeyRef"]["name"] == (
+            "ostan-gateway-public-key"
+        )
+        assert variables[f"{info.env_prefix}DATABASE_URL"]["value"].startswith("postgresql+asyncpg://")
+        assert f"@{name}-db-rw:5432/" in variables[f"{info.env_prefix}DATABASE_URL"]["value"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_signs_with_a_key_from_a_secret_and_has_no_default_secret(overlay):
+    pod = _of_kind(overlay, "Deployment")["gateway"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    variables = {variable["name"]: variable for variable in container["env"]}
+    key_file = Path(variables["OSTAN_GATEWAY_ASSERTION_KEY_FILE"]["value"])
+    (mount,) = [mount for mount in container["volumeMounts"] if mount["mountPath"] == str(key_file.parent)]
+    (volume,) = [volume for volume in pod["volumes"] if volume["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "ostan-gateway-assertion-key"
+    assert "OSTAN_GATEWAY_LOCAL_KEYS_DIR" not in variables
+    assert "OSTAN_GATEWAY_LOCAL_KEYS_DIR" not in _of_kind(overlay, "ConfigMap")["gateway-config"]["data"]
