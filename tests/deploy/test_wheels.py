@@ -38,7 +38,13 @@ def free_port() -> int:
 
 
 def _pip(python: Path, *args: str) -> None:
-    subprocess.run([str(python), "-m", "pip", "--quiet", *args], check=True, capture_output=True, text=True)
+    result = subprocess.run([str(python), "-m", "pip", "--quiet", *args], capture_output=True, text=True)
+    if result.returncode:
+        raise PipFailed(f"pip {' '.join(args)}:\n{result.stdout}{result.stderr}")
+
+
+class PipFailed(Exception):
+    pass
 
 
 def _build_wheels(out: Path, scratch: Path) -> list[Path]:
@@ -61,8 +67,10 @@ def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     offline = ["install", "--no-index", "--no-compile", "--find-links", str(WHEELHOUSE), *map(str, wheels)]
     try:
         _pip(python, *offline)
-    except subprocess.CalledProcessError:  # first run, or constraints.txt moved on: fill the wheelhouse
+    except PipFailed:  # first run, or constraints.txt moved on: fill the wheelhouse
         _pip(Path(sys.executable), "download", "--dest", str(WHEELHOUSE), "-c", str(ROOT / "constraints.txt"), *map(str, wheels))
+        for copy in WHEELHOUSE.glob("ostan_*.whl"):  # pip copies ours too; a stale one would shadow the next
+            copy.unlink()
         _pip(python, *offline)
     return python
 
