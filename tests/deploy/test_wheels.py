@@ -90,7 +90,7 @@ def test_the_wheels_carry_the_service_data_and_no_checkout_is_needed(fresh_pytho
     assert (service_root / "processes" / "residence-document-extension.yaml").is_file()
     assert list((service_root / "catalogue").glob("*.yaml"))
     assert (service_root / "migrations" / "versions" / "0001_chassis.py").is_file()
-    assert (kit_root / "processes" / "shared" / "commission.yaml").is_file()
+    assert list((kit_root / "processes" / "shared").glob("commission@*.yaml"))
     assert (kit_root / "catalogue" / "data" / "organisation.yaml").is_file()
 
 
