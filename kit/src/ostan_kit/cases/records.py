@@ -15,6 +15,7 @@ from ostan.common.v1 import events_pb2
 from ostan_kit.cases.access import stale
 from ostan_kit.messaging.outbox import add_event
 from ostan_kit.persistence.models import CaseAuditRow, CaseHistoryRow, CaseRow
+from ostan_kit.runtime import metrics
 from ostan_kit.security.actors import Actor
 from ostan_kit.text.persian import to_jalali
 
@@ -88,6 +89,7 @@ def record(session: AsyncSession, service: str, case: CaseRow, change: Change, d
         actor_role=change.role,
         occurred_at_jalali=to_jalali(change.at),
     )
+    _count(session, case, change, detail)
     message.occurred_at.FromDatetime(change.at)
     message.data.update(detail)
     add_event(
@@ -98,3 +100,18 @@ def record(session: AsyncSession, service: str, case: CaseRow, change: Change, d
         message=message,
         time=change.at,
     )
+
+
+def _count(session: AsyncSession, case: CaseRow, change: Change, detail: dict[str, Any]) -> None:
+    """The change's metrics, counted when its transaction commits."""
+    counter = None
+    if change.action == "start":
+        counter = metrics.CASES_STARTED.labels(case.process)
+    elif change.action == "sla":
+        scope, _, level = str(detail.get("timer", "")).partition("-")
+        family = metrics.SLA_BREACHES if level == "breach" else metrics.SLA_WARNINGS
+        counter = family.labels(case.process, scope)
+    elif change.from_state != case.state:
+        counter = metrics.CASE_TRANSITIONS.labels(case.process, change.action)
+    if counter is not None:
+        metrics.after_commit(session, counter.inc)

@@ -11,6 +11,8 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
+from ostan_kit.runtime.metrics import NATS_DISCONNECTS, NATS_RECONNECTS
+
 log = logging.getLogger(__name__)
 
 # JetStream drops a message whose Nats-Msg-Id it saw within this window (seconds).
@@ -81,9 +83,11 @@ class Bus:
         log.warning("bus error", extra={"error": str(error)})
 
     async def _on_disconnected(self) -> None:
+        NATS_DISCONNECTS.inc()
         log.warning("bus disconnected")
 
     async def _on_reconnected(self) -> None:
+        NATS_RECONNECTS.inc()
         log.info("bus reconnected")
         try:
             await self._ensure_stream()

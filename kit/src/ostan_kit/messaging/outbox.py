@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan_kit.messaging import cloudevents
 from ostan_kit.messaging.bus import Bus
+from ostan_kit.messaging.tracing import publish_span
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import OutboxRow
+from ostan_kit.runtime.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,8 @@ def add_event(
     message: Message,
     time: datetime,
 ) -> OutboxRow:
-    """Stage a CloudEvent in ``session``; it commits, or not, with the caller's transaction."""
+    """Stage a CloudEvent in ``session``; it commits, or not, with the caller's transaction. Its
+    headers keep the transaction's ``traceparent``: the relay's publish span continues it."""
     event_id = str(uuid_utils.uuid7())
     trace: dict[str, str] = {}
     propagate.inject(trace)
@@ -94,6 +97,7 @@ class OutboxRelay:
                 while await self.publish_pending() == self.batch:
                     pass
             except Exception as error:  # the database or bus failed mid-batch: retry next round
+                OUTBOX_RELAY_ERRORS.inc()
                 log.warning("outbox relay round failed", extra={"error": str(error)})
 
     async def publish_pending(self) -> int:
@@ -123,10 +127,13 @@ class OutboxRelay:
         """Publish in order, stopping at the first failure; (how many went, the failure)."""
         for sent, row in enumerate(rows):
             try:
-                await self.bus.publish(row.subject, row.payload, row.headers)
+                with publish_span(row.subject, row.headers, message_id=row.id, size=len(row.payload)) as headers:
+                    await self.bus.publish(row.subject, row.payload, headers)
             except Exception as error:  # keep order: the rest waits for the next round
+                OUTBOX_RELAY_ERRORS.inc()
                 log.warning("outbox publish failed", extra={"event_id": row.id, "error": str(error)})
                 return sent, str(error)[:500] or type(error).__name__
+            OUTBOX_PUBLISHED.inc()
         return len(rows), ""
 
     @staticmethod

@@ -17,7 +17,17 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc, process_pb2, process_pb2_grpc
+from ostan.common.v1 import (
+    case_pb2,
+    case_pb2_grpc,
+    catalogue_pb2,
+    catalogue_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+    stats_pb2,
+    stats_pb2_grpc,
+)
+from ostan_kit.cases import figures
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.catalogue.entries import load_catalogue
@@ -26,11 +36,18 @@ from ostan_kit.messaging.outbox import OutboxRelay
 from ostan_kit.persistence.db import Database
 from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.processes.definitions import load_processes
+from ostan_kit.runtime import metrics, telemetry
 from ostan_kit.runtime.logs import configure_logging
 from ostan_kit.runtime.registry import SERVICES
-from ostan_kit.runtime.servicers import CallerInterceptor, CaseServicer, CatalogueServicer, ProcessServicer
+from ostan_kit.runtime.servicers import (
+    CallerInterceptor,
+    CaseServicer,
+    CaseStatsServicer,
+    CatalogueServicer,
+    ProcessServicer,
+)
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
-from ostan_kit.runtime.telemetry import configure_tracing
+from ostan_kit.runtime.telemetry import configure_tracing, grpc_server_interceptors
 from ostan_kit.security.assertions import AssertionVerifier, load_public_key
 from ostan_kit.text.workdays import WorkingCalendar
 
@@ -45,6 +62,7 @@ ENVELOPE_BYTES = 1 << 20
 CATALOGUE = catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name
 CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 PROCESSES = process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name
+STATS = stats_pb2.DESCRIPTOR.services_by_name["CaseStatsService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -102,6 +120,7 @@ class OfficeService:
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
+        self.metrics_port = 0
         self._probe: asyncio.Task | None = None
         self._timers: asyncio.Task | None = None
 
@@ -141,8 +160,9 @@ class OfficeService:
 
     async def start(self) -> None:
         limit = self.max_message_bytes
+        # The span of a call comes first, so that a refused caller is in the trace too.
         self.server = grpc.aio.server(
-            interceptors=[CallerInterceptor(self._assertion_verifier())],
+            interceptors=[*grpc_server_interceptors(), CallerInterceptor(self._assertion_verifier())],
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
         )
         catalogue_pb2_grpc.add_CatalogueServiceServicer_to_server(
@@ -152,16 +172,17 @@ class OfficeService:
         process_pb2_grpc.add_ProcessServiceServicer_to_server(
             ProcessServicer(self.settings.service, self.engine.book), self.server
         )
+        stats_pb2_grpc.add_CaseStatsServiceServicer_to_server(CaseStatsServicer(self.engine), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if self.settings.reflection:
             reflection.enable_server_reflection(
-                (CATALOGUE, CASES, PROCESSES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+                (CATALOGUE, CASES, PROCESSES, STATS, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
             )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = self._listen(address)
         if not self.port:
             raise RuntimeError(f"cannot listen on {address}")
-        for name in ("", CATALOGUE, CASES, PROCESSES):
+        for name in ("", CATALOGUE, CASES, PROCESSES, STATS):
             await self.health.set(name, NOT_SERVING)
         # The catalogue and the processes are served from memory: they need neither the
         # database nor the bus.
@@ -172,6 +193,7 @@ class OfficeService:
         self.relay.start()
         self._probe = asyncio.create_task(self._probe_dependencies(), name="health-probe")
         self._timers = asyncio.create_task(self._fire_timers(), name="sla-timers")
+        self.metrics_port = self._serve_metrics()
         log.info(
             "serving",
             extra={
@@ -179,10 +201,19 @@ class OfficeService:
                 "tls": bool(self.settings.tls_cert_file),
                 "mtls": bool(self.settings.tls_client_ca_file),
                 "reflection": self.settings.reflection,
+                "metrics_port": self.metrics_port,
                 "catalogue_entries": len(self.catalogue),
                 "processes": self.engine.book.own(),
             },
         )
+
+    def _serve_metrics(self) -> int:
+        if not self.settings.metrics_port:
+            return 0
+        metrics.pool_gauges(self.database.engine)
+        read = lambda: figures.gauges(self.database, self.engine.clock)  # noqa: E731
+        metrics.register(metrics.DatabaseCollector(asyncio.get_running_loop(), read))
+        return metrics.serve(self.settings.metrics_port, self.settings.grpc_host)
 
     async def _probe_dependencies(self) -> None:
         """Overall health needs the database and the bus; cases need the database."""
@@ -191,7 +222,8 @@ class OfficeService:
             database_ok = await self.database.ping()
             bus_ok = self.bus.connected
             if (database_ok, bus_ok) != last:
-                await self.health.set(CASES, SERVING if database_ok else NOT_SERVING)
+                for name in (CASES, STATS):
+                    await self.health.set(name, SERVING if database_ok else NOT_SERVING)
                 await self.health.set("", SERVING if database_ok and bus_ok else NOT_SERVING)
                 log.info("health", extra={"database": database_ok, "bus": bus_ok})
                 last = (database_ok, bus_ok)
@@ -222,6 +254,7 @@ class OfficeService:
             await _bounded(self.relay.publish_pending(), "final outbox flush")
         await _bounded(self.bus.close(), "bus")
         await _bounded(self.database.close(), "database")
+        await _bounded(asyncio.to_thread(telemetry.shutdown), "trace export")
         log.info("stopped")
 
 
@@ -265,7 +298,7 @@ def run(name: str, package: str) -> None:
     """
     settings = load_settings(name)
     configure_logging(name, settings.log_level)
-    configure_tracing(name)
+    configure_tracing(name, settings.traces_dir)
     layout = ServiceLayout.of_package(package)
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "migrate":

@@ -7,11 +7,22 @@ import contextvars
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import UTC
 
 import grpc
 from google.protobuf import json_format
 
-from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc, process_pb2, process_pb2_grpc
+from ostan.common.v1 import (
+    case_pb2,
+    case_pb2_grpc,
+    catalogue_pb2,
+    catalogue_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+    stats_pb2,
+    stats_pb2_grpc,
+)
+from ostan_kit.cases import figures
 from ostan_kit.cases.engine import Answer, CaseEngine
 from ostan_kit.catalogue.entries import CatalogueEntry
 from ostan_kit.processes.definitions import ProcessBook, ProcessDefinition
@@ -208,6 +219,21 @@ def process_message(definition: ProcessDefinition, service: str) -> process_pb2.
         catalogue=list(definition.catalogue),
         detail_json=json.dumps(describe(definition, service), ensure_ascii=False, separators=(",", ":")),
     )
+
+
+class CaseStatsServicer(stats_pb2_grpc.CaseStatsServiceServicer):
+    def __init__(self, engine: CaseEngine) -> None:
+        self.engine = engine
+
+    @rpc_method
+    async def GetCaseStats(self, request, context):  # noqa: N802
+        offices = figures.visible_offices(actor_of(context), sorted(self.engine.offices), request.office)
+        started_from = request.started_from.ToDatetime(UTC) if request.HasField("started_from") else None
+        started_to = request.started_to.ToDatetime(UTC) if request.HasField("started_to") else None
+        return stats_pb2.GetCaseStatsResponse(
+            service=self.engine.service,
+            processes=await figures.case_stats(self.engine.database, offices, started_from, started_to),
+        )
 
 
 _CALLER: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("ostan_caller", default=None)

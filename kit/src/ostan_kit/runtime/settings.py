@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
     # The largest gRPC message the server receives or sends; by default the service's largest
     # document (from its process definitions) plus room for the rest of the call.
     max_message_bytes: int | None = Field(default=None, gt=0)
+    # Prometheus metrics on a port of their own (on grpc_host); 0 turns them off.
+    metrics_port: int = Field(default=-1, ge=-1)
+    # Where a local run keeps its spans as OTLP JSON lines; unset: nowhere (OTLP by OTEL_* only).
+    traces_dir: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -70,4 +74,6 @@ def load_settings(service: str) -> ServiceSettings:
     settings = ServiceSettings(_env_prefix=info.env_prefix, service=service)
     if not settings.grpc_port:
         settings = settings.model_copy(update={"grpc_port": info.default_port})
+    if settings.metrics_port < 0:
+        settings = settings.model_copy(update={"metrics_port": info.default_metrics_port})
     return settings
