@@ -86,6 +86,7 @@ def untraced_gateway(stack: Stack) -> Iterator[int]:
         "OTEL_SDK_DISABLED": "true",
         "OSTAN_GATEWAY_PORT": str(port),
         "OSTAN_GATEWAY_LOCAL_KEYS_DIR": str(stack.config.keys_dir),
+        "OSTAN_GATEWAY_METRICS_PORT": "0",
         "OSTAN_GATEWAY_SERVICES": json.dumps(
             {name: f"127.0.0.1:{service_port}" for name, service_port in stack.config.service_ports.items()}
         ),

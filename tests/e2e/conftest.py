@@ -46,11 +46,13 @@ SUBJECT = "ostan.foreign-nationals.residence-document-extension.submitted"
 
 
 @contextlib.contextmanager
-def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory, environment: dict[str, str] | None = None
+) -> Iterator[Stack]:
     with contextlib.ExitStack() as cleanup:
         urls = cleanup.enter_context(postgres_databases(list(SERVICES))) if POSTGRES else {}
         config = StackConfig.on_free_ports(
-            tmp_path_factory.mktemp("platform"), database_urls=urls, environment=FAST_TIMERS
+            tmp_path_factory.mktemp("platform"), database_urls=urls, environment={**FAST_TIMERS, **(environment or {})}
         )
         stack = Stack(config)
         stack.start()

@@ -110,7 +110,7 @@ def rpc_method(handler: Handler) -> Handler:
     """Decorate a servicer method: it is counted and timed, a ServiceError becomes its status with
     details, and anything else INTERNAL. (Its span comes from the gRPC server instrumentation.)"""
     owner, _, name = handler.__qualname__.rpartition(".")
-    method = f"{owner.removesuffix('Servicer') or 'Service'}/{name}"
+    method = f"{owner.removesuffix('Servicer')}Service/{name}"  # CaseServicer.StartCase: CaseService/StartCase
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -127,12 +127,14 @@ def grpc_client_interceptors() -> list[Any]:
 
 
 def instrument_database(engine: Any) -> None:
-    """A span per SQL statement of ``engine`` (an AsyncEngine)."""
+    """A span per SQL statement of ``engine`` (an AsyncEngine): the process's one database (the
+    instrumentor instruments once per process)."""
     if disabled():
         return
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
+    # The instrumentation declares SQLAlchemy < 2.1; it hooks the engine events 2.1 still has.
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False, skip_dep_check=True)
 
 
 def instrument_fastapi(app: Any, excluded_paths: frozenset[str] = frozenset()) -> None:

@@ -62,6 +62,10 @@ class StackConfig:
     service_ports: dict[str, int] = field(
         default_factory=lambda: {name: info.default_port for name, info in SERVICES.items()}
     )
+    # Prometheus metrics port per service and for the gateway (0: none).
+    metrics_ports: dict[str, int] = field(
+        default_factory=lambda: {GATEWAY: 9464, **{name: info.default_metrics_port for name, info in SERVICES.items()}}
+    )
     # Per service; a service not named here uses an SQLite file under the state folder.
     database_urls: dict[str, str] = field(default_factory=dict)
     # Extra environment for every child, e.g. shorter timers in tests.
@@ -74,6 +78,7 @@ class StackConfig:
             gateway_port=free_port(),
             nats_port=free_port(),
             service_ports={name: free_port() for name in SERVICES},
+            metrics_ports={name: free_port() for name in [GATEWAY, *SERVICES]},
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -89,6 +94,14 @@ class StackConfig:
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def traces_dir(self) -> Path:
+        """Every process appends its spans here as OTLP JSON lines (besides any OTLP export)."""
+        return self.state_dir / "traces"
+
+    def metrics_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
 
 class Stack:
@@ -164,6 +177,8 @@ class Stack:
             prefix + "GRPC_PORT": str(self.config.service_ports[name]),
             prefix + "NATS_URL": self.config.nats_url,
             prefix + "STATE_DIR": str(self.config.state_dir),
+            prefix + "METRICS_PORT": str(self.config.metrics_ports.get(name, 0)),
+            prefix + "TRACES_DIR": str(self.config.traces_dir),
         }
         if name in self.config.database_urls:
             environment[prefix + "DATABASE_URL"] = self.config.database_urls[name]
@@ -183,6 +198,8 @@ class Stack:
                 "OSTAN_GATEWAY_SERVICES": json.dumps(services),
                 # Local mode: the keys not given otherwise come from the state folder.
                 "OSTAN_GATEWAY_LOCAL_KEYS_DIR": str(self.config.keys_dir),
+                "OSTAN_GATEWAY_METRICS_PORT": str(self.config.metrics_ports.get(GATEWAY, 0)),
+                "OSTAN_GATEWAY_TRACES_DIR": str(self.config.traces_dir),
             },
         )
         self._wait_for_port(GATEWAY, self.config.gateway_port)
@@ -261,10 +278,14 @@ class Stack:
         ]
         width = max(len(row[0]) for row in rows)
         lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]
+        metrics = ", ".join(f"{name} {port}" for name, port in self.config.metrics_ports.items() if port)
         return "\n".join(
             lines
             + [
                 f"  logs: {self.logs}/<name>.log",
+                f"  Prometheus metrics at http://127.0.0.1:<port>/metrics: {metrics}",
+                f"  traces: {self.config.traces_dir}; one as a waterfall: .venv/bin/python -m "
+                f"ostan_kit.runtime.traces show <trace_id> --dir {self.config.traces_dir}",
                 "  a token for local calls: .venv/bin/python -m ostan_gateway.tokens staff "
                 "--office foreign-nationals --role clerk --name 'Sara Ahmadi'",
             ]
@@ -294,6 +315,13 @@ def run() -> int:
         service_ports={
             name: int(environ.get(info.env_prefix + "GRPC_PORT", info.default_port))
             for name, info in SERVICES.items()
+        },
+        metrics_ports={
+            GATEWAY: int(environ.get("OSTAN_GATEWAY_METRICS_PORT", "9464")),
+            **{
+                name: int(environ.get(info.env_prefix + "METRICS_PORT", info.default_metrics_port))
+                for name, info in SERVICES.items()
+            },
         },
         database_urls={
             name: environ[info.env_prefix + "DATABASE_URL"]
