@@ -44,11 +44,14 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def platform(
-    environment: dict[str, str] | None = None, ready_timeout: float = 120, database_urls: dict[str, str] | None = None
+    environment: dict[str, str] | None = None,
+    ready_timeout: float = 120,
+    database_urls: dict[str, str] | None = None,
+    local_traces: bool = True,
 ) -> Iterator[Stack]:
     with tempfile.TemporaryDirectory(prefix="ostan-bench-") as state:
         config = StackConfig.on_free_ports(
-            Path(state), environment=environment or {}, database_urls=database_urls or {}
+            Path(state), environment=environment or {}, database_urls=database_urls or {}, local_traces=local_traces
         )
         stack = Stack(config)
         stack.start(ready_timeout)

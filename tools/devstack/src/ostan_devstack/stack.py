@@ -68,6 +68,8 @@ class StackConfig:
     )
     # Per service; a service not named here uses an SQLite file under the state folder.
     database_urls: dict[str, str] = field(default_factory=dict)
+    # Whether every process also writes its spans to traces_dir (a benchmark may want OTLP only).
+    local_traces: bool = True
     # Extra environment for every child, e.g. shorter timers in tests.
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -178,8 +180,9 @@ class Stack:
             prefix + "NATS_URL": self.config.nats_url,
             prefix + "STATE_DIR": str(self.config.state_dir),
             prefix + "METRICS_PORT": str(self.config.metrics_ports.get(name, 0)),
-            prefix + "TRACES_DIR": str(self.config.traces_dir),
         }
+        if self.config.local_traces:
+            environment[prefix + "TRACES_DIR"] = str(self.config.traces_dir)
         if name in self.config.database_urls:
             environment[prefix + "DATABASE_URL"] = self.config.database_urls[name]
         self._spawn(name, [sys.executable, "-m", info.package], environment)
@@ -189,19 +192,17 @@ class Stack:
             name: {"address": f"127.0.0.1:{port}", "code_prefix": SERVICES[name].code_prefix}
             for name, port in self.config.service_ports.items()
         }
-        self._spawn(
-            GATEWAY,
-            [sys.executable, "-m", "ostan_gateway"],
-            {
-                "OSTAN_GATEWAY_HOST": "127.0.0.1",
-                "OSTAN_GATEWAY_PORT": str(self.config.gateway_port),
-                "OSTAN_GATEWAY_SERVICES": json.dumps(services),
-                # Local mode: the keys not given otherwise come from the state folder.
-                "OSTAN_GATEWAY_LOCAL_KEYS_DIR": str(self.config.keys_dir),
-                "OSTAN_GATEWAY_METRICS_PORT": str(self.config.metrics_ports.get(GATEWAY, 0)),
-                "OSTAN_GATEWAY_TRACES_DIR": str(self.config.traces_dir),
-            },
-        )
+        environment = {
+            "OSTAN_GATEWAY_HOST": "127.0.0.1",
+            "OSTAN_GATEWAY_PORT": str(self.config.gateway_port),
+            "OSTAN_GATEWAY_SERVICES": json.dumps(services),
+            # Local mode: the keys not given otherwise come from the state folder.
+            "OSTAN_GATEWAY_LOCAL_KEYS_DIR": str(self.config.keys_dir),
+            "OSTAN_GATEWAY_METRICS_PORT": str(self.config.metrics_ports.get(GATEWAY, 0)),
+        }
+        if self.config.local_traces:
+            environment["OSTAN_GATEWAY_TRACES_DIR"] = str(self.config.traces_dir)
+        self._spawn(GATEWAY, [sys.executable, "-m", "ostan_gateway"], environment)
         self._wait_for_port(GATEWAY, self.config.gateway_port)
 
     def start(self, ready_timeout: float = 90.0) -> None:
