@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,8 @@ from httpload import LoadResult, run_load
 from ostan_devstack.stack import free_port
 
 CATALOGUE_PAGE = "/v1/catalogue?limit=20"
+# What failed, by step and status (a benchmark should see none).
+failures: Counter[str] = Counter()
 QUIET = {"OSTAN_GATEWAY_LOG_LEVEL": "WARNING"}
 
 
@@ -70,6 +73,7 @@ async def case_steps(url: str, cases: int, concurrency: int) -> tuple[float, int
             )
             if answer.status_code != 201:
                 errors += 1
+                failures[f"start {answer.status_code}"] += 1
                 continue
             case = answer.json()
             for action, role, data in STEPS:
@@ -80,6 +84,7 @@ async def case_steps(url: str, cases: int, concurrency: int) -> tuple[float, int
                 )
                 if answer.status_code != 200:
                     errors += 1
+                    failures[f"{action} {answer.status_code}"] += 1
                     break
                 case = answer.json()
 
@@ -172,6 +177,8 @@ def main() -> int:
             f"ratio off/traced {off_ms / traced_ms:.2f} (aim >= 0.80)"
         )
     print(f"the receiver got {received['spans']} spans in {received['requests']} exports; errors {errors}")
+    if failures:
+        print(f"  failed: {dict(failures)}")
     return 0 if not errors and received["spans"] else 1
 
 

@@ -176,6 +176,13 @@ def test_starting_a_case_is_one_trace_across_http_grpc_sql_and_nats(traced: Stac
     assert all(s.span.status.code != 2 for s in spans), [s for s in spans if s.span.status.code == 2]
 
 
+def test_a_process_polling_its_own_database_starts_no_traces(traced: Stack, receiver: OtlpReceiver):
+    time.sleep(1.5)  # several health probes, relay and timer polls and batch exports later
+    with receiver.lock:
+        roots = [s for s in receiver.spans if not s.parent_id and s.process != "gateway"]
+    assert not [s for s in roots if "db.system" in s.attributes], roots
+
+
 def test_the_catalogue_fan_out_joins_the_request_trace(traced: Stack, receiver: OtlpReceiver, clerk):
     time.sleep(0.4)  # past the aggregate's TTL: this request asks every service
     assert clerk.get("/v1/catalogue", params={"limit": 5}).status_code == 200

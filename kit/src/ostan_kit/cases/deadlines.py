@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,11 +17,13 @@ from ostan_kit.cases.records import Change, record
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import CaseRow, CaseTimerRow
 from ostan_kit.processes.definitions import ProcessDefinition, State, UnknownVersion
+from ostan_kit.runtime.telemetry import untraced
 from ostan_kit.security.actors import SYSTEM
 from ostan_kit.text.persian import parse_jalali_date
 from ostan_kit.text.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("ostan.cases")
 
 WARNING_SHARE = 0.8
 EVENTS = {
@@ -115,13 +118,15 @@ class TimerFiring:
             .order_by(CaseTimerRow.fire_at, CaseTimerRow.id)
             .limit(limit)
         )
-        async with self.database.session() as session:
-            due = list(await session.scalars(query))
+        with untraced():  # polled every few seconds: only a firing is worth a trace
+            async with self.database.session() as session:
+                due = list(await session.scalars(query))
         for timer_id in due:
-            try:
-                await self._fire(timer_id, now)
-            except Exception:  # one bad timer never stops the others; it is tried again next round
-                log.exception("SLA timer not fired", extra={"service": self.service, "timer": timer_id})
+            with _tracer.start_as_current_span("fire SLA timer", attributes={"ostan.timer.id": timer_id}):
+                try:
+                    await self._fire(timer_id, now)
+                except Exception:  # one bad timer never stops the others; it is tried again next round
+                    log.exception("SLA timer not fired", extra={"service": self.service, "timer": timer_id})
         return len(due)
 
     async def _fire(self, timer_id: int, now: datetime) -> None:

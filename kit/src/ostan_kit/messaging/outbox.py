@@ -22,6 +22,7 @@ from ostan_kit.messaging.tracing import publish_span
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import OutboxRow
 from ostan_kit.runtime.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
+from ostan_kit.runtime.telemetry import untraced
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,12 @@ class OutboxRelay:
                 log.warning("outbox relay round failed", extra={"error": str(error)})
 
     async def publish_pending(self) -> int:
-        """Publish up to one batch of unpublished events in order; return how many were sent."""
+        """Publish up to one batch of unpublished events in order; return how many were sent.
+        Its own queries are not traced; each publish is, in the trace of the event's transaction."""
+        with untraced():
+            return await self._publish_batch()
+
+    async def _publish_batch(self) -> int:
         query = (
             select(OutboxRow)
             .where(OutboxRow.published_at.is_(None))

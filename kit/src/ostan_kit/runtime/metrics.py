@@ -22,6 +22,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ostan_kit.runtime.telemetry import untraced
+
 log = logging.getLogger(__name__)
 
 # -- requests ---------------------------------------------------------------------------------
@@ -121,12 +123,16 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         if self.loop.is_closed():
             return
-        future = asyncio.run_coroutine_threadsafe(self.read(), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self._read_untraced(), self.loop)
         try:
             yield from future.result(self.timeout)
         except Exception as error:  # the database is away: these families wait for the next scrape
             future.cancel()
             log.warning("metrics not read from the database", extra={"error": str(error)})
+
+    async def _read_untraced(self) -> list[Metric]:
+        with untraced():
+            return list(await self.read())
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # read on collect only, never at registration

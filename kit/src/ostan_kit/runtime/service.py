@@ -47,7 +47,7 @@ from ostan_kit.runtime.servicers import (
     ProcessServicer,
 )
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
-from ostan_kit.runtime.telemetry import configure_tracing, grpc_server_interceptors
+from ostan_kit.runtime.telemetry import configure_tracing, grpc_server_interceptors, untraced
 from ostan_kit.security.assertions import AssertionVerifier, load_public_key
 from ostan_kit.text.workdays import WorkingCalendar
 
@@ -219,7 +219,8 @@ class OfficeService:
         """Overall health needs the database and the bus; cases need the database."""
         last: tuple[bool, bool] | None = None
         while True:
-            database_ok = await self.database.ping()
+            with untraced():
+                database_ok = await self.database.ping()
             bus_ok = self.bus.connected
             if (database_ok, bus_ok) != last:
                 for name in (CASES, STATS):

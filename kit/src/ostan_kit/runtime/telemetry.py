@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,16 @@ def instrument_fastapi(app: Any, excluded_paths: frozenset[str] = frozenset()) -
         excluded_urls=",".join(f"^{path}$" for path in sorted(excluded_paths)),
         exclude_spans=["receive", "send"],
     )
+
+
+def untraced() -> AbstractContextManager[None]:
+    """No instrumentation spans within: for a process's own polling (health probes, the relay's
+    and the timers' queries, metric reads), which would otherwise start a trace every second."""
+    if disabled():
+        return nullcontext()
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    return suppress_instrumentation()
 
 
 def current_ids() -> tuple[str, str]:
