@@ -176,11 +176,14 @@ def test_starting_a_case_is_one_trace_across_http_grpc_sql_and_nats(traced: Stac
     assert all(s.span.status.code != 2 for s in spans), [s for s in spans if s.span.status.code == 2]
 
 
-def test_a_process_polling_its_own_database_starts_no_traces(traced: Stack, receiver: OtlpReceiver):
+def test_probes_and_a_process_polling_its_own_database_start_no_traces(traced: Stack, receiver: OtlpReceiver):
     time.sleep(1.5)  # several health probes, relay and timer polls and batch exports later
     with receiver.lock:
         roots = [s for s in receiver.spans if not s.parent_id and s.process != "gateway"]
     assert not [s for s in roots if "db.system" in s.attributes], roots
+    with receiver.lock:
+        probes = [s for s in receiver.spans if s.span.name in ("GET /readyz", "GET /healthz")]
+    assert not probes, "the stack waited on /readyz: probes are not traced"
 
 
 def test_the_catalogue_fan_out_joins_the_request_trace(traced: Stack, receiver: OtlpReceiver, clerk):

@@ -61,6 +61,8 @@ OUTBOX_PUBLISHED = Counter("ostan_outbox_published", "Events the outbox relay pu
 OUTBOX_RELAY_ERRORS = Counter("ostan_outbox_relay_errors", "Failed publishes and failed relay rounds")
 NATS_RECONNECTS = Counter("ostan_nats_reconnects", "Times the NATS connection came back after a loss")
 NATS_DISCONNECTS = Counter("ostan_nats_disconnects", "Times the NATS connection was lost")
+DB_POOL_IN_USE = Gauge("ostan_db_pool_connections_in_use", "Database connections checked out of the pool")
+DB_POOL_OPEN = Gauge("ostan_db_pool_connections_open", "Database connections the pool holds open")
 
 
 def serve(port: int, host: str = "127.0.0.1") -> int:
@@ -96,10 +98,10 @@ def pool_gauges(engine: Any) -> None:
     """Connections of ``engine``'s pool in use and open (SQLAlchemy's QueuePool; SQLite's pool
     reports what it can)."""
     pool = engine.sync_engine.pool
-    in_use = Gauge("ostan_db_pool_connections_in_use", "Database connections checked out of the pool")
-    opened = Gauge("ostan_db_pool_connections_open", "Database connections the pool holds open")
-    in_use.set_function(lambda: _number(getattr(pool, "checkedout", None)))
-    opened.set_function(lambda: _number(getattr(pool, "checkedout", None)) + _number(getattr(pool, "checkedin", None)))
+    DB_POOL_IN_USE.set_function(lambda: _number(getattr(pool, "checkedout", None)))
+    DB_POOL_OPEN.set_function(
+        lambda: _number(getattr(pool, "checkedout", None)) + _number(getattr(pool, "checkedin", None))
+    )
 
 
 def _number(reading: Callable[[], int] | None) -> float:

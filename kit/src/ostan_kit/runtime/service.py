@@ -4,6 +4,7 @@ and stop gracefully on SIGTERM. Each service's entry point is ``run(name, packag
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.resources
 import logging
 import os
@@ -211,7 +212,7 @@ class OfficeService:
         if not self.settings.metrics_port:
             return 0
         metrics.pool_gauges(self.database.engine)
-        read = lambda: figures.gauges(self.database, self.engine.clock)  # noqa: E731
+        read = functools.partial(figures.gauges, self.database, self.engine.clock)
         metrics.register(metrics.DatabaseCollector(asyncio.get_running_loop(), read))
         return metrics.serve(self.settings.metrics_port, self.settings.grpc_host)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,8 @@ def instrument_fastapi(app: Any, excluded_paths: frozenset[str] = frozenset()) -
 
     FastAPIInstrumentor.instrument_app(
         app,
-        excluded_urls=",".join(f"^{path}$" for path in sorted(excluded_paths)),
+        # Matched (re.search) against the whole URL: the path, then the end or a query.
+        excluded_urls=",".join(rf"{re.escape(path)}(\?|$)" for path in sorted(excluded_paths)),
         exclude_spans=["receive", "send"],
     )
 
