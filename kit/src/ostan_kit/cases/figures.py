@@ -103,7 +103,7 @@ async def case_stats(
     sla_query = (
         select(CaseHistoryRow.case_id, CaseHistoryRow.event)
         .join(CaseRow, CaseRow.id == CaseHistoryRow.case_id)
-        .where(CaseRow.office.in_(offices), CaseHistoryRow.event.in_(BREACH_EVENTS | WARNING_EVENTS))
+        .where(CaseRow.office.in_(offices), CaseHistoryRow.event.in_(sorted(BREACH_EVENTS | WARNING_EVENTS)))
     )
     if started_from is not None:
         query = query.where(CaseRow.created_at >= started_from)
