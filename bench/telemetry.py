@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from cases import ENTRY, FORM, STEPS, headers
+from cases import BENCH_SECRET, ENTRY, FORM, STEPS, headers
 
 from common import fetch, line, platform, wait_http
 from httpload import LoadResult, run_load
@@ -41,7 +41,7 @@ from ostan_devstack.stack import free_port
 CATALOGUE_PAGE = "/v1/catalogue?limit=20"
 # What failed, by step and status (a benchmark should see none).
 failures: Counter[str] = Counter()
-QUIET = {"OSTAN_GATEWAY_LOG_LEVEL": "WARNING"}
+QUIET = {"OSTAN_GATEWAY_LOG_LEVEL": "WARNING", "OSTAN_GATEWAY_JWT_SECRET": BENCH_SECRET}
 
 
 @contextlib.contextmanager
