@@ -18,7 +18,7 @@ from ostan_kit.messaging import cloudevents
 from ostan_kit.messaging.grants import EventGrants, Grant
 from ostan_kit.messaging.natsauth import agency_event_subject
 from ostan_kit.persistence.models import CaseRow, OutboxRow
-from ostan_kit.processes.definitions import ProcessDefinition
+from ostan_kit.processes.definitions import ProcessBook, ProcessDefinition
 
 SCHEMA_VERSION = 1
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -139,3 +139,27 @@ def stage_agency_events(session: AsyncSession, grants: EventGrants, case: CaseRo
             )
         )
     return len(matching)
+
+
+def contracts(grants: EventGrants, book: ProcessBook) -> list[dict[str, Any]]:
+    """Every event type this service gives an agency: where it is read, its type and schema."""
+    found = []
+    for grant in grants.grants:
+        definition = book.latest[grant.process]
+        for event in grant.events:
+            found.append(
+                {
+                    "agency": grant.agency,
+                    "service": grant.service,
+                    "process": grant.process,
+                    "event": event,
+                    "subject": agency_event_subject(grant.agency, grant.service, grant.process, event),
+                    "event_type": event_type(grant, event),
+                    "schema_name": schema_name(grant, event),
+                    "schema": schema_for(grant, event, definition),
+                    "legal_basis": grant.legal_basis,
+                    "source": grant.source,
+                    "fields": list(grant.fields),
+                }
+            )
+    return found

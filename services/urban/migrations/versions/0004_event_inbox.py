@@ -1,0 +1,20 @@
+"""The consumers' inbox of applied events.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from ostan_kit.persistence.migrations import chassis_0004_downgrade, chassis_0004_upgrade
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    chassis_0004_upgrade()
+
+
+def downgrade() -> None:
+    chassis_0004_downgrade()
