@@ -13,7 +13,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import propagate
 
-from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc, process_pb2_grpc
+from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc, event_contracts_pb2_grpc, process_pb2_grpc
+from ostan.governor.v1 import register_pb2_grpc
 from ostan_gateway.problems import from_remote
 from ostan_kit.runtime.errors import describe
 from ostan_kit.security.actors import Actor
@@ -41,6 +42,9 @@ class ServiceClient:
     cases: case_pb2_grpc.CaseServiceStub
     processes: process_pb2_grpc.ProcessServiceStub
     health: health_pb2_grpc.HealthStub
+    contracts: event_contracts_pb2_grpc.EventContractServiceStub
+    # Served by the governor's service only.
+    register: register_pb2_grpc.SlaRegisterServiceStub
 
 
 def trace_metadata() -> tuple[tuple[str, str], ...]:
@@ -77,6 +81,8 @@ class Services:
                 cases=case_pb2_grpc.CaseServiceStub(channel),
                 processes=process_pb2_grpc.ProcessServiceStub(channel),
                 health=health_pb2_grpc.HealthStub(channel),
+                contracts=event_contracts_pb2_grpc.EventContractServiceStub(channel),
+                register=register_pb2_grpc.SlaRegisterServiceStub(channel),
             )
 
     def __getitem__(self, name: str) -> ServiceClient:

@@ -21,7 +21,7 @@ from ostan_kit.persistence.models import CaseRow, OutboxRow
 from ostan_kit.processes.definitions import ProcessBook, ProcessDefinition
 
 SCHEMA_VERSION = 1
-JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+JSON_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 # Agency event ids derive from the case event's id, so the same change always projects to the same id.
 _NAMESPACE = uuid.UUID("5b0f7d1e-3c55-4d9e-9a55-6f0c2b1d7a10")
 

@@ -201,7 +201,7 @@ class Consumer:
                     )
                 try:
                     messages = await subscription.fetch(self.batch, timeout=self.fetch_timeout)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):
                     continue
                 for message in messages:
                     await self.handle(client, message)
@@ -369,7 +369,7 @@ class Consumer:
             while True:
                 try:
                     messages = await subscription.fetch(self.batch, timeout=1.0)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):
                     break
                 for parked in messages:
                     await replayer._replay_one(client, parked)

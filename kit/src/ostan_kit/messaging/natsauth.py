@@ -75,6 +75,9 @@ def reads_stream(stream: str, filters: Iterable[str] = (">",)) -> list[str]:
     ]
     for subject_filter in filters:
         allowed.append(f"$JS.API.CONSUMER.CREATE.{stream}.*.{subject_filter}")
+        if subject_filter == ">":
+            # A consumer with several filter subjects is created without one in the subject.
+            allowed.append(f"$JS.API.CONSUMER.CREATE.{stream}.*")
     return allowed
 
 
