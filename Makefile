@@ -19,7 +19,14 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
-setup: $(INSTALLED) $(GENERATED)
+# The AsyncAPI initiative's parser validates the events document in the tests (Node.js and npm).
+ASYNCAPI_VALIDATOR := tools/asyncapi/node_modules/.installed
+
+setup: $(INSTALLED) $(GENERATED) $(ASYNCAPI_VALIDATOR)
+
+$(ASYNCAPI_VALIDATOR): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	cd tools/asyncapi && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
 
 $(INSTALLED): constraints.txt requirements-dev.txt $(PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
