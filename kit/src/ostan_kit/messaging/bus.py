@@ -133,6 +133,33 @@ class Bus:
         ack = await self.js.publish(subject, payload, headers=headers, timeout=5)
         return bool(ack.duplicate)
 
+    async def publish_pipelined(self, messages: list[tuple[str, bytes, dict[str, str]]], timeout: float = 5.0) -> tuple[int, str]:
+        """Publish ``messages`` in order without waiting for each acknowledgement, then wait for
+        them all: (how many from the start were stored, the first failure). Messages after a
+        failure may be stored too; sent again they are dropped as duplicates (or by consumers'
+        inboxes past the duplicate window)."""
+        if self.js is None or not self.connected:
+            raise ConnectionError("the bus is not connected")
+        futures = []
+        try:
+            for subject, payload, headers in messages:
+                futures.append(await self.js.publish_async(subject, payload, headers=headers, wait_stall=timeout))
+        except Exception as error:  # stalled or disconnected: what was sent is still awaited
+            failure = str(error) or type(error).__name__
+        else:
+            failure = ""
+        stored = 0
+        for future in futures:
+            try:
+                await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
+            except Exception as error:
+                failure = str(error) or type(error).__name__
+                break
+            stored += 1
+        for future in futures[stored:]:
+            future.cancel()
+        return stored, failure if stored < len(messages) else ""
+
     async def close(self) -> None:
         if self._connector is not None and not self._connector.done():
             self._connector.cancel()

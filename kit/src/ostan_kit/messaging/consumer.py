@@ -203,8 +203,7 @@ class Consumer:
                     messages = await subscription.fetch(self.batch, timeout=self.fetch_timeout)
                 except (NatsTimeout, TimeoutError):
                     continue
-                for message in messages:
-                    await self.handle(client, message)
+                await self.handle_batch(client, messages)
                 delay = 0.2
             except asyncio.CancelledError:
                 raise
@@ -258,12 +257,38 @@ class Consumer:
                 raise Rejected(f"data fails its schema: {error}") from error
         return event
 
+    async def handle_batch(self, client: Client, messages: list[Msg]) -> None:
+        """A fetched batch: what cannot be read is parked; the rest is applied in one transaction
+        (or, when that fails, each on its own to find the one that fails), then acknowledged."""
+        ready: list[tuple[Msg, Event]] = []
+        for message in messages:
+            try:
+                ready.append((message, self.read(message)))
+            except Rejected as rejected:
+                await self._park(client, message, str(rejected))
+        if len(ready) > 1:
+            try:
+                applied = await self.apply_many([event for _, event in ready])
+            except Exception:  # one of them fails (or a replica raced us): one by one
+                applied = None
+            if applied is not None:
+                self.counts.handled += applied
+                self.counts.duplicates += len(ready) - applied
+                for message, _ in ready:
+                    await message.ack()
+                return
+        for message, event in ready:
+            await self._apply_and_ack(message, event, client)
+
     async def handle(self, client: Client, message: Msg) -> None:
         try:
             event = self.read(message)
         except Rejected as rejected:
             await self._park(client, message, str(rejected))
             return
+        await self._apply_and_ack(message, event, client)
+
+    async def _apply_and_ack(self, message: Msg, event: Event, client: Client) -> None:
         try:
             applied = await self.apply(event)
         except Exception as error:
@@ -280,6 +305,35 @@ class Consumer:
             self.counts.duplicates += 1
         await message.ack()
 
+    async def apply_many(self, events: list[Event]) -> int:
+        """Apply those of ``events`` not applied before, all in one transaction; how many."""
+        ids = {event.id for event in events}
+        async with self.database.transaction() as session:
+            seen = set(
+                await session.scalars(
+                    select(InboxRow.event_id).where(InboxRow.consumer == self.durable, InboxRow.event_id.in_(ids))
+                )
+            )
+            applied = 0
+            for event in events:
+                if event.id in seen:
+                    continue
+                seen.add(event.id)
+                session.add(self._inbox_row(event))
+                await session.flush()
+                await self.handlers[event.type](session, event)
+                applied += 1
+        return applied
+
+    def _inbox_row(self, event: Event) -> InboxRow:
+        return InboxRow(
+            consumer=self.durable,
+            event_id=event.id,
+            event_type=event.type[:255],
+            stream_sequence=event.stream_sequence,
+            received_at=datetime.now(UTC),
+        )
+
     async def apply(self, event: Event) -> bool:
         """Run the handler and record the event in one transaction; False when it was applied before."""
         async with self.database.session() as session:
@@ -290,15 +344,7 @@ class Consumer:
             return False
         try:
             async with self.database.transaction() as session:
-                session.add(
-                    InboxRow(
-                        consumer=self.durable,
-                        event_id=event.id,
-                        event_type=event.type[:255],
-                        stream_sequence=event.stream_sequence,
-                        received_at=datetime.now(UTC),
-                    )
-                )
+                session.add(self._inbox_row(event))
                 await session.flush()
                 await self.handlers[event.type](session, event)
         except IntegrityError:
