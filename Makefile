@@ -11,7 +11,7 @@ PROTOS := $(shell find proto/ostan -name '*.proto')
 PACKAGES := proto/python kit gateway tools/devstack $(wildcard services/*)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions clean
+.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions bench-events clean
 
 run: setup
 	$(BIN)/python -m ostan_devstack run
@@ -46,7 +46,7 @@ lint: setup
 	cd proto && ../$(BIN)/buf lint
 	$(BIN)/ruff check .
 
-bench: bench-catalogue bench-search bench-cases bench-assertions
+bench: bench-catalogue bench-search bench-cases bench-assertions bench-events
 
 bench-catalogue: setup
 	$(BIN)/python bench/catalogue.py
@@ -59,6 +59,9 @@ bench-cases: setup
 
 bench-assertions: setup
 	$(BIN)/python bench/assertions.py
+
+bench-events: setup
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) proto/python/ostan $(GENERATED)
