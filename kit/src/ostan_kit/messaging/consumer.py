@@ -141,6 +141,7 @@ class Consumer:
         self.counts = Counts()
         self._task: asyncio.Task | None = None
         self._client: Client | None = None
+        self._stopping = False
 
     # -- the consumer on the server ----------------------------------------------------------------
     def _config(self) -> ConsumerConfig:
@@ -188,7 +189,7 @@ class Consumer:
         subscription = None
         reconnects = -1
         delay = 0.2
-        while True:
+        while not self._stopping:
             try:
                 if subscription is None or client.stats["reconnects"] != reconnects:
                     # After a reconnect the old pull subscription may never be answered again.
@@ -212,9 +213,18 @@ class Consumer:
                 subscription = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        if subscription is not None:
+            await _quietly(subscription.unsubscribe())
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Let the fetch under way end and its messages be handled (a message the server handed
+        to a fetch nobody reads would wait out the ack wait), then stop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=self.fetch_timeout + 5)
+        except (TimeoutError, Exception):
             self._task.cancel()
             await _quietly(self._task)
 
