@@ -30,7 +30,7 @@ from ostan_kit.runtime.registry import SERVICES
 from tests.e2e.conftest import CLERK, STREAM, count_rows, nats_options, running_stack, stream_messages, wait_for
 
 pytestmark = pytest.mark.e2e
-CASES = 300
+CASES = 240
 WORKERS = 4
 WINDOW_SECONDS = 2
 SERVICE = "foreign-nationals"
