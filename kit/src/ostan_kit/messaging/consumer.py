@@ -330,7 +330,6 @@ class Consumer:
                     continue
                 seen.add(event.id)
                 session.add(self._inbox_row(event))
-                await session.flush()
                 await self.handlers[event.type](session, event)
                 applied += 1
         return applied
