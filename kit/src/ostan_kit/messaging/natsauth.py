@@ -239,12 +239,16 @@ def write_platform_config(
     )
     path = auth_dir / "server.conf"
     path.write_text(json.dumps(config, indent=2) + "\n")
+    # The same users as a fragment a cluster's own configuration includes (``include auth.conf``).
+    (auth_dir / "auth.conf").write_text("authorization: " + json.dumps(config["authorization"], indent=2) + "\n")
     return path
 
 
 def kubernetes_secrets(auth_dir: Path, namespace: str, config_path: Path) -> list[dict]:
     """The server configuration and each identity's seed as Kubernetes Secrets: ``nats-config``
-    (key ``nats.conf``) for the NATS pods, ``nats-<identity>`` (key ``user.nk``) for each client."""
+    (``nats.conf``, a whole single-server configuration, and ``auth.conf``, only the users, for a
+    cluster's configuration to ``include``) for the NATS pods, ``nats-<identity>`` (key
+    ``user.nk``) for each client."""
 
     def secret(name: str, data: dict[str, bytes]) -> dict:
         return {
@@ -255,7 +259,12 @@ def kubernetes_secrets(auth_dir: Path, namespace: str, config_path: Path) -> lis
             "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
         }
 
-    secrets = [secret("nats-config", {"nats.conf": config_path.read_bytes()})]
+    secrets = [
+        secret(
+            "nats-config",
+            {"nats.conf": config_path.read_bytes(), "auth.conf": (auth_dir / "auth.conf").read_bytes()},
+        )
+    ]
     for seed in sorted(auth_dir.glob("*.nk")):
         secrets.append(secret(f"nats-{seed.stem}", {"user.nk": seed.read_bytes()}))
     return secrets
