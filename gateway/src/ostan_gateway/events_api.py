@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +16,7 @@ from ostan.governor.v1 import register_pb2
 from ostan_gateway.auth import CurrentCaller
 from ostan_gateway.cases_api import ServiceName
 from ostan_gateway.problems import Problem
+from ostan_gateway.schemas import Instant
 from ostan_gateway.services import Services
 from ostan_kit.messaging import asyncapi
 
@@ -27,7 +28,44 @@ def _services(request: Request) -> Services:
     return request.app.state.services
 
 
-@router.get("/v1/events/asyncapi.json")
+class SlaBreach(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(description="The ce-id of the office's event that reported the breach.")
+    service: str
+    case_code: str
+    process: str
+    kind: Literal["sla-breached", "process-sla-breached"]
+    state: str
+    escalated_to: str | None = Field(description="The role the case was escalated to, if it was.")
+    due_at: str | None = Field(description="When it was due, ISO 8601 in UTC.")
+    breached_at: Instant
+
+
+class SlaBreachList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[SlaBreach]
+    next_cursor: str | None
+
+
+ASYNCAPI_ANSWER = {
+    200: {
+        "description": "The AsyncAPI 3.0.0 document (https://www.asyncapi.com/docs/reference/specification/v3.0.0).",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["asyncapi", "info", "channels", "operations", "components"],
+                    "properties": {"asyncapi": {"type": "string", "const": asyncapi.ASYNCAPI_VERSION}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.get("/v1/events/asyncapi.json", responses=ASYNCAPI_ANSWER, response_class=Response)
 async def asyncapi_document(request: Request) -> Response:
     """The AsyncAPI 3 document of every event type an agency may receive, with its JSON Schema
     and legal basis. Public: contracts are no secret. 503 when a service did not say its own."""
@@ -69,7 +107,7 @@ class BreachQuery(BaseModel):
     cursor: str | None = Field(None, max_length=40)
 
 
-@router.get("/v1/sla-breaches")
+@router.get("/v1/sla-breaches", response_model=SlaBreachList)
 async def sla_breaches(request: Request, who: CurrentCaller, query: Annotated[BreachQuery, Query()]) -> dict[str, Any]:
     """The province-wide register of SLA breaches and escalations, newest first, kept by the
     governor's service from every office's events. Staff with the ``supervisor`` role: in the
