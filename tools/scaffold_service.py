@@ -160,6 +160,30 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0004_downgrade()
 ''',
+    "migrations/versions/0005_event_inbox.py": '''"""The consumers' inbox of applied events.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from ostan_kit.persistence.migrations import chassis_0005_downgrade, chassis_0005_upgrade
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    chassis_0005_upgrade()
+
+
+def downgrade() -> None:
+    chassis_0005_downgrade()
+''',
+    "events/grants.yaml": """# Which agency receives which of this service's events (none yet: deny by default).
+grants: []
+""",
     "catalogue/.keep": "",
     "processes/generic-request.yaml": """# The generic request this service runs for catalogue entries with external clients and no
 # definition of their own: kit's shared definition, pinned. Kit keeps every version, so moving
