@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from ostan_gateway import case_stats_api, cases_api, catalogue_api, problems, processes_api, schemas
+from ostan_gateway import case_stats_api, cases_api, catalogue_api, events_api, problems, processes_api, schemas
 from ostan_gateway.auth import JwksKeys, TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.limits import BodyLimit
@@ -101,6 +101,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(processes_api.router)
     app.include_router(case_stats_api.router)
+    app.include_router(events_api.router)
 
     def openapi() -> dict:
         if app.openapi_schema is None:

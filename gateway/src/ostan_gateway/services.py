@@ -12,7 +12,14 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc, process_pb2_grpc, stats_pb2_grpc
+from ostan.common.v1 import (
+    case_pb2_grpc,
+    catalogue_pb2_grpc,
+    event_contracts_pb2_grpc,
+    process_pb2_grpc,
+    stats_pb2_grpc,
+)
+from ostan.governor.v1 import register_pb2_grpc
 from ostan_gateway.problems import from_remote
 from ostan_kit.runtime.errors import describe
 from ostan_kit.runtime.telemetry import grpc_client_interceptors
@@ -42,6 +49,9 @@ class ServiceClient:
     processes: process_pb2_grpc.ProcessServiceStub
     stats: stats_pb2_grpc.CaseStatsServiceStub
     health: health_pb2_grpc.HealthStub
+    contracts: event_contracts_pb2_grpc.EventContractServiceStub
+    # Served by the governor's service only.
+    register: register_pb2_grpc.SlaRegisterServiceStub
 
 
 # A name like dns:///urban.ostan.svc.cluster.local:50054 (a headless Service) resolves to every
@@ -80,6 +90,8 @@ class Services:
                 processes=process_pb2_grpc.ProcessServiceStub(channel),
                 stats=stats_pb2_grpc.CaseStatsServiceStub(channel),
                 health=health_pb2_grpc.HealthStub(channel),
+                contracts=event_contracts_pb2_grpc.EventContractServiceStub(channel),
+                register=register_pb2_grpc.SlaRegisterServiceStub(channel),
             )
 
     def __getitem__(self, name: str) -> ServiceClient:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan_kit.cases.projection import aware
 from ostan_kit.cases.records import Change, record
+from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import CaseRow, CaseTimerRow
 from ostan_kit.processes.definitions import ProcessDefinition, State, UnknownVersion
@@ -103,8 +104,10 @@ class TimerFiring:
         database: Database,
         definition_of: Callable[[CaseRow], ProcessDefinition],
         clock: Callable[[], datetime],
+        grants: EventGrants | None = None,
     ) -> None:
         self.service = service
+        self.grants = grants
         self.database = database
         self.definition_of = definition_of
         self.clock = clock
@@ -165,4 +168,4 @@ class TimerFiring:
                 case.updated_at = now
                 detail["escalated_to"] = definition.supervisor_role
             change = Change(SYSTEM, "system", "sla", EVENTS[timer.kind], case.state, now)
-            record(session, self.service, case, change, detail)
+            record(session, self.service, case, change, detail, self.grants)

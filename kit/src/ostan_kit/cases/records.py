@@ -13,6 +13,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ostan.common.v1 import events_pb2
 from ostan_kit.cases.access import stale
+from ostan_kit.messaging.agency_events import stage_agency_events
+from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.messaging.outbox import add_event
 from ostan_kit.persistence.models import CaseAuditRow, CaseHistoryRow, CaseRow
 from ostan_kit.runtime import metrics
@@ -49,8 +51,16 @@ async def advance(session: AsyncSession, case: CaseRow, now: datetime, **changes
         set_committed_value(case, name, value)
 
 
-def record(session: AsyncSession, service: str, case: CaseRow, change: Change, detail: dict[str, Any]) -> None:
-    """History, audit and the CloudEvent of one change, in the caller's transaction."""
+def record(
+    session: AsyncSession,
+    service: str,
+    case: CaseRow,
+    change: Change,
+    detail: dict[str, Any],
+    grants: EventGrants | None = None,
+) -> None:
+    """History, audit and the CloudEvent of one change, in the caller's transaction, and the
+    agency events its ``grants`` project from it."""
     session.add(
         CaseHistoryRow(
             case_id=case.id,
@@ -92,7 +102,7 @@ def record(session: AsyncSession, service: str, case: CaseRow, change: Change, d
     _count(session, case, change, detail)
     message.occurred_at.FromDatetime(change.at)
     message.data.update(detail)
-    add_event(
+    event = add_event(
         session,
         service=service,
         subject=f"ostan.{service}.{case.process}.{change.event}",
@@ -100,6 +110,8 @@ def record(session: AsyncSession, service: str, case: CaseRow, change: Change, d
         message=message,
         time=change.at,
     )
+    if grants is not None:
+        stage_agency_events(session, grants, case, event)
 
 
 def _count(session: AsyncSession, case: CaseRow, change: Change, detail: dict[str, Any]) -> None:

@@ -281,3 +281,19 @@ def chassis_0004_downgrade() -> None:
     with op.batch_alter_table("cases") as cases:
         cases.drop_constraint("fk_cases_parent_id", type_="foreignkey")
         cases.drop_column("parent_id")
+
+
+def chassis_0005_upgrade() -> None:
+    """The consumers' inbox: which events each consumer has applied (deduplication by ce-id)."""
+    op.create_table(
+        "event_inbox",
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("event_type", sa.String(255), nullable=False),
+        sa.Column("stream_sequence", sa.BigInteger, nullable=False),
+        _timestamp("received_at"),
+    )
+
+
+def chassis_0005_downgrade() -> None:
+    op.drop_table("event_inbox")

@@ -10,19 +10,23 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from nats.js.api import StreamConfig
 
 from ostan.common.v1 import (
     case_pb2,
     case_pb2_grpc,
     catalogue_pb2,
     catalogue_pb2_grpc,
+    event_contracts_pb2,
+    event_contracts_pb2_grpc,
     process_pb2,
     process_pb2_grpc,
     stats_pb2,
@@ -32,7 +36,10 @@ from ostan_kit.cases import figures
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.catalogue.entries import load_catalogue
-from ostan_kit.messaging.bus import Bus
+from ostan_kit.messaging.bus import DAY, Bus
+from ostan_kit.messaging.consumer import Consumer
+from ostan_kit.messaging.grants import EventGrants, grants_file, read_grants
+from ostan_kit.messaging.natsauth import DEAD_LETTER_STREAM, agency_stream, agency_subject_root
 from ostan_kit.messaging.outbox import OutboxRelay
 from ostan_kit.persistence.db import Database
 from ostan_kit.persistence.migrations import upgrade
@@ -45,6 +52,7 @@ from ostan_kit.runtime.servicers import (
     CaseServicer,
     CaseStatsServicer,
     CatalogueServicer,
+    EventContractServicer,
     ProcessServicer,
 )
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
@@ -64,6 +72,7 @@ CATALOGUE = catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_n
 CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 PROCESSES = process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name
 STATS = stats_pb2.DESCRIPTOR.services_by_name["CaseStatsService"].full_name
+CONTRACTS = event_contracts_pb2.DESCRIPTOR.services_by_name["EventContractService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -93,18 +102,64 @@ class ServiceLayout:
     def migrations(self) -> Path:
         return self.root / "migrations"
 
+    @property
+    def grants(self) -> Path:
+        return grants_file(self.root)
+
+
+class Extension(Protocol):
+    """What a service adds to the chassis: gRPC services and event consumers of its own."""
+
+    service_names: tuple[str, ...]
+    consumers: list[Consumer]
+
+    def register(self, server: grpc.aio.Server) -> None: ...
+
+
+ExtensionFactory = Callable[["OfficeService"], Extension]
+
+
+def side_streams(settings: ServiceSettings, grants: EventGrants) -> list[StreamConfig]:
+    """The streams a service writes to besides its own: each granted agency's and the dead letters."""
+    streams = [
+        StreamConfig(
+            name=agency_stream(agency),
+            subjects=[f"{agency_subject_root(agency)}.>"],
+            max_age=settings.agency_events_max_age_days * DAY,
+            duplicate_window=settings.duplicate_window_seconds,
+        )
+        for agency in sorted({grant.agency for grant in grants.grants})
+    ]
+    streams.append(
+        StreamConfig(
+            name=DEAD_LETTER_STREAM,
+            subjects=["ostan-dead.>"],
+            max_age=settings.dead_letter_max_age_days * DAY,
+            duplicate_window=settings.duplicate_window_seconds,
+        )
+    )
+    return streams
+
 
 class OfficeService:
-    def __init__(self, settings: ServiceSettings, layout: ServiceLayout) -> None:
+    def __init__(
+        self, settings: ServiceSettings, layout: ServiceLayout, extensions: Sequence[ExtensionFactory] = ()
+    ) -> None:
         info = SERVICES[settings.service]
         self.settings = settings
         self.layout = layout
         self.database = Database(settings.resolved_database_url)
+        self.grants = read_grants(settings.service, layout.grants)
         self.bus = Bus(
             settings.nats_url,
             name=f"ostan-{settings.service}",
             stream=info.stream,
             subjects=[f"ostan.{settings.service}.>"],
+            identity=f"service-{settings.service}",
+            seed_file=settings.nats_seed_file,
+            duplicate_window=settings.duplicate_window_seconds,
+            max_age_days=settings.events_max_age_days,
+            other_streams=side_streams(settings, self.grants),
         )
         self.relay = OutboxRelay(
             self.database, self.bus, batch=settings.outbox_batch, poll_seconds=settings.outbox_poll_seconds
@@ -117,13 +172,20 @@ class OfficeService:
             self.catalogue,
             LocalDocumentStore(settings.resolved_documents_dir),
             WorkingCalendar.from_names(settings.weekend),
+            grants=self.grants,
         )
+        self.extensions = [make(self) for make in extensions]
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.metrics_port = 0
         self._probe: asyncio.Task | None = None
         self._timers: asyncio.Task | None = None
+        self._consumers: asyncio.Task | None = None
+
+    @property
+    def consumers(self) -> list[Consumer]:
+        return [consumer for extension in self.extensions for consumer in extension.consumers]
 
     def _assertion_verifier(self) -> AssertionVerifier | None:
         settings = self.settings
@@ -174,10 +236,18 @@ class OfficeService:
             ProcessServicer(self.settings.service, self.engine.book), self.server
         )
         stats_pb2_grpc.add_CaseStatsServiceServicer_to_server(CaseStatsServicer(self.engine), self.server)
+        event_contracts_pb2_grpc.add_EventContractServiceServicer_to_server(
+            EventContractServicer(self.grants, self.engine.book), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        extra_names: list[str] = []
+        for extension in self.extensions:
+            extension.register(self.server)
+            extra_names.extend(extension.service_names)
         if self.settings.reflection:
             reflection.enable_server_reflection(
-                (CATALOGUE, CASES, PROCESSES, STATS, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+                (CATALOGUE, CASES, PROCESSES, STATS, CONTRACTS, *extra_names, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                self.server,
             )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = self._listen(address)
@@ -189,9 +259,11 @@ class OfficeService:
         # database nor the bus.
         await self.health.set(CATALOGUE, SERVING)
         await self.health.set(PROCESSES, SERVING)
+        await self.health.set(CONTRACTS, SERVING)
         await self.server.start()
         self.bus.start()
         self.relay.start()
+        self._consumers = asyncio.create_task(self._start_consumers(), name="consumers")
         self._probe = asyncio.create_task(self._probe_dependencies(), name="health-probe")
         self._timers = asyncio.create_task(self._fire_timers(), name="sla-timers")
         self.metrics_port = self._serve_metrics()
@@ -215,6 +287,15 @@ class OfficeService:
         read = functools.partial(figures.gauges, self.database, self.engine.clock)
         metrics.register(metrics.DatabaseCollector(asyncio.get_running_loop(), read))
         return metrics.serve(self.settings.metrics_port, self.settings.grpc_host)
+
+    async def _start_consumers(self) -> None:
+        """The service's consumers start once the bus is there; each then outlives reconnects."""
+        if not self.consumers:
+            return
+        await self.bus.stream_ready.wait()
+        assert self.bus.client is not None
+        for consumer in self.consumers:
+            consumer.start(self.bus.client)
 
     async def _probe_dependencies(self) -> None:
         """Overall health needs the database and the bus; cases need the database."""
@@ -245,11 +326,13 @@ class OfficeService:
         """Refuse new calls, let in-flight calls finish within the grace period, then close;
         every step is bounded, so a stuck connection cannot keep the process from exiting."""
         await self.health.enter_graceful_shutdown()
-        for task in (self._probe, self._timers):
+        for task in (self._probe, self._timers, self._consumers):
             if task is not None:
                 task.cancel()
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_seconds)
+        for consumer in self.consumers:
+            await _bounded(consumer.stop(), f"consumer {consumer.durable}")
         await _bounded(self.relay.stop(), "outbox relay")
         # Events committed by the last calls leave now if the bus is there; else they wait.
         if self.bus.connected:
@@ -269,10 +352,10 @@ async def _bounded(step: Awaitable[object], name: str, seconds: float = STEP_SEC
         log.warning("shutdown step failed; going on", extra={"step": name, "error": str(error)})
 
 
-async def serve(settings: ServiceSettings, layout: ServiceLayout) -> None:
+async def serve(settings: ServiceSettings, layout: ServiceLayout, extensions: Sequence[ExtensionFactory] = ()) -> None:
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade, layout.migrations, settings.resolved_database_url)
-    service = OfficeService(settings, layout)
+    service = OfficeService(settings, layout, extensions)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -293,10 +376,30 @@ async def serve(settings: ServiceSettings, layout: ServiceLayout) -> None:
         os._exit(0)
 
 
-def run(name: str, package: str) -> None:
+async def replay_parked(settings: ServiceSettings, layout: ServiceLayout, extensions: Sequence[ExtensionFactory]) -> None:
+    """Run what the service's consumers parked through them again and say what became of it."""
+    service = OfficeService(settings, layout, extensions)
+    service.bus.start()
+    try:
+        await asyncio.wait_for(service.bus.stream_ready.wait(), timeout=30)
+        assert service.bus.client is not None
+        for consumer in service.consumers:
+            counts = await consumer.replay_parked(service.bus.client)
+            print(
+                f"{consumer.durable}: {counts.handled} applied, {counts.duplicates} applied before, "
+                f"{counts.parked} still failing" + "".join(f"\n  {reason}" for reason in counts.reasons),
+                flush=True,
+            )
+    finally:
+        await service.bus.close()
+        await service.database.close()
+
+
+def run(name: str, package: str, extensions: Sequence[ExtensionFactory] = ()) -> None:
     """The entry point of the service ``name`` whose code and data are the package ``package``.
 
-    ``python -m ostan_<name>`` serves; ``python -m ostan_<name> migrate`` only migrates.
+    ``python -m ostan_<name>`` serves; ``python -m ostan_<name> migrate`` only migrates;
+    ``python -m ostan_<name> replay-parked`` runs what its consumers parked through them again.
     """
     settings = load_settings(name)
     configure_logging(name, settings.log_level)
@@ -306,6 +409,8 @@ def run(name: str, package: str) -> None:
     if command == "migrate":
         upgrade(layout.migrations, settings.resolved_database_url)
     elif command == "serve":
-        asyncio.run(serve(settings, layout))
+        asyncio.run(serve(settings, layout, extensions))
+    elif command == "replay-parked":
+        asyncio.run(replay_parked(settings, layout, extensions))
     else:
-        raise SystemExit(f"usage: python -m {SERVICES[name].package} [serve|migrate]")
+        raise SystemExit(f"usage: python -m {SERVICES[name].package} [serve|migrate|replay-parked]")

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ostan_kit.messaging.natsauth import Identity, KeyStore, write_platform_config
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.security.assertions import ensure_key_pair
 
@@ -72,6 +73,8 @@ class StackConfig:
     local_traces: bool = True
     # Extra environment for every child, e.g. shorter timers in tests.
     environment: dict[str, str] = field(default_factory=dict)
+    # Bus identities besides the platform's own (services, gateway, agencies), e.g. a simulator.
+    nats_identities: list[Identity] = field(default_factory=list)
 
     @classmethod
     def on_free_ports(cls, state_dir: Path, **kwargs: object) -> StackConfig:
@@ -104,6 +107,14 @@ class StackConfig:
 
     def metrics_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
+
+    def nats_auth_dir(self) -> Path:
+        """The bus identities' nkey seeds and the server configuration made from them."""
+        return self.state_dir / "nats-auth"
+
+    def seed_file(self, identity: str) -> Path:
+        """The nkey seed of a bus identity: ``service-<name>``, ``gateway``, ``agency-<slug>``."""
+        return KeyStore(self.nats_auth_dir).seed_file(identity)
 
 
 class Stack:
@@ -154,18 +165,17 @@ class Stack:
     def start_nats(self) -> None:
         store = self.config.state_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        self._spawn(
-            NATS,
-            [
-                nats_server_binary(),
-                "--addr", "127.0.0.1",
-                "--port", str(self.config.nats_port),
-                "--jetstream",
-                "--store_dir", str(store),
-                "--server_name", "ostan-local",
-            ],
-            {},
+        # Every part has its own nkey identity; the server knows only their public keys and
+        # refuses anyone else. The seeds are made once and kept with the state.
+        server_config = write_platform_config(
+            self.config.nats_auth_dir,
+            host="127.0.0.1",
+            port=self.config.nats_port,
+            store_dir=str(store),
+            server_name="ostan-local",
+            extra_identities=self.config.nats_identities,
         )
+        self._spawn(NATS, [nats_server_binary(), "--config", str(server_config)], {})
         self._wait_for_port(NATS, self.config.nats_port)
 
     def start_service(self, name: str) -> None:
@@ -178,6 +188,7 @@ class Stack:
             prefix + "GRPC_HOST": "127.0.0.1",
             prefix + "GRPC_PORT": str(self.config.service_ports[name]),
             prefix + "NATS_URL": self.config.nats_url,
+            prefix + "NATS_SEED_FILE": str(self.config.seed_file(f"service-{name}")),
             prefix + "STATE_DIR": str(self.config.state_dir),
             prefix + "METRICS_PORT": str(self.config.metrics_ports.get(name, 0)),
         }
@@ -275,7 +286,11 @@ class Stack:
                 (name, f"grpc://127.0.0.1:{self.config.service_ports[name]}", self.database_of(name))
                 for name in self.config.service_ports
             ),
-            (NATS, self.config.nats_url, f"JetStream store {self.config.state_dir / 'nats'}"),
+            (
+                NATS,
+                self.config.nats_url,
+                f"JetStream store {self.config.state_dir / 'nats'}; identities {self.config.nats_auth_dir}",
+            ),
         ]
         width = max(len(row[0]) for row in rows)
         lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]
@@ -289,6 +304,7 @@ class Stack:
                 f"ostan_kit.runtime.traces show <trace_id> --dir {self.config.traces_dir}",
                 "  a token for local calls: .venv/bin/python -m ostan_gateway.tokens staff "
                 "--office foreign-nationals --role clerk --name 'Sara Ahmadi'",
+                "  an agency's bus credentials: .venv/bin/python -m ostan_kit.agencies credentials police",
             ]
         )
 
