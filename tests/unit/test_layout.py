@@ -60,7 +60,7 @@ def _is_data(path: str) -> bool:
 # The little code of a service's own beyond the template, named here so that it stays little.
 OWN_CODE = {
     # The province-wide register of SLA breaches: its consumers, table and gRPC service.
-    "governor": {"src/ostan_<name>/register.py", "migrations/versions/0006_sla_register.py"},
+    "governor": {"src/ostan_<name>/register.py", "src/ostan_<name>/migrations/versions/0006_sla_register.py"},
 }
 
 
