@@ -1,14 +1,22 @@
-"""The service's own database: SQLAlchemy 2 async, an SQLite file by default, PostgreSQL by URL."""
+"""The service's own database: SQLAlchemy 2 async, an SQLite file by default, PostgreSQL by URL.
+
+A pooled connection is not pinged before each use (that is a round trip, three on asyncpg, per
+checkout). A connection that died while it sat in the pool (the server restarted, a proxy or
+``pg_terminate_backend`` cut it) fails at its first statement instead; the pool drops it, and
+``Database.run`` runs the work once more on a fresh connection when nothing had been done yet.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from ostan_kit.runtime.telemetry import instrument_database
@@ -34,7 +42,41 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_async_engine(url, pool_size=5, max_overflow=5)
+    _mark_retryable_disconnects(engine)
+    return engine
+
+
+T = TypeVar("T")
+# How many statements have completed on a connection since it was checked out.
+_DONE = "ostan_statements_done"
+
+
+def _mark_retryable_disconnects(engine: AsyncEngine) -> None:
+    """A disconnect at a checkout's first statement is marked ``nothing_done``: the server has
+    nothing of that transaction, so running the work again on a fresh connection is safe."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _checked_out(_dbapi_connection, record, _proxy) -> None:  # noqa: ANN001
+        record.info[_DONE] = 0
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _done(connection, *_args) -> None:  # noqa: ANN001
+        connection.info[_DONE] = connection.info.get(_DONE, 0) + 1
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _disconnected(context: ExceptionContext) -> None:
+        if context.is_disconnect and context.connection is not None and context.sqlalchemy_exception is not None:
+            try:
+                done = context.connection.info.get(_DONE, 0)
+            except Exception:  # an invalidated connection has no info left to read: assume work
+                done = 1
+            context.sqlalchemy_exception.nothing_done = done == 0  # type: ignore[union-attr]
+
+
+def nothing_done(error: BaseException) -> bool:
+    """A disconnect before the transaction had done anything (see ``Database.run``)."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated and getattr(error, "nothing_done", False)
 
 
 class Database:
@@ -55,6 +97,22 @@ class Database:
         """A session in a transaction that commits on leaving (rolls back on an error)."""
         async with self._writer or nullcontext(), self.sessions() as session, session.begin():
             yield session
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool = True) -> T:
+        """``work`` in one session (a transaction that commits when ``write``), on one checkout;
+        run once more on a fresh connection if the first found its connection dead before doing
+        anything."""
+        for attempt in range(2):
+            try:
+                if write:
+                    async with self.transaction() as session:
+                        return await work(session)
+                async with self.sessions() as session:
+                    return await work(session)
+            except DBAPIError as error:
+                if attempt or not nothing_done(error):
+                    raise
+        raise AssertionError("unreachable")
 
     async def ping(self) -> bool:
         try:
