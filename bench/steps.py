@@ -33,9 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+from cases import BENCH_SECRET, ENTRY, plain_loop, through_gateway
 from sqlalchemy.engine import make_url
 
-from cases import BENCH_SECRET, ENTRY, plain_loop, through_gateway
 from common import platform
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -52,7 +52,7 @@ async def test_a_connection_cut_in_the_pool_is_replaced_and_the_work_runs_once(d
         terminate(database_url, await backend(database))
         calls = []
 
-        async def insert(session, number=number) -> None:
+        async def insert(session, number=number, calls=calls) -> None:
             calls.append(number)
             await session.execute(text("INSERT INTO steps (id) VALUES (:id)"), {"id": number})
 
