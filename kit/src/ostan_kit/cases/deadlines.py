@@ -113,7 +113,12 @@ class TimerFiring:
         self.clock = clock
 
     async def fire_due(self, limit: int = 100) -> int:
-        """Returns how many fired (stale ones included)."""
+        """Returns how many fired (stale ones included). With several workers, each timer is
+        claimed (SKIP LOCKED) on PostgreSQL; on SQLite one worker fires at a time."""
+        async with self.database.exclusive("sla-timers"):
+            return await self._fire_due(limit)
+
+    async def _fire_due(self, limit: int) -> int:
         now = self.clock()
         query = (
             select(CaseTimerRow.id)

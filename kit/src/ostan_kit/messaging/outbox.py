@@ -116,12 +116,14 @@ class OutboxRelay:
             .limit(self.batch)
         )
         if is_sqlite(self.database.url):
-            # SQLite has one writer: hold no transaction while publishing, mark afterwards.
-            async with self.database.session() as session:
-                rows = (await session.scalars(query)).all()
-            sent, error = await self._publish(rows)
-            async with self.database.transaction() as session:
-                await self._mark(session, rows, sent, error)
+            # SQLite has one writer: hold no transaction while publishing, mark afterwards; one
+            # worker's relay at a time, so that no two publish the same rows.
+            async with self.database.exclusive("outbox-relay"):
+                async with self.database.session() as session:
+                    rows = (await session.scalars(query)).all()
+                sent, error = await self._publish(rows)
+                async with self.database.transaction() as session:
+                    await self._mark(session, rows, sent, error)
             return sent
         # PostgreSQL: rows are claimed (SKIP LOCKED) so that replicas share the work.
         async with self.database.transaction() as session:

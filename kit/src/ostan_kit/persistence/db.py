@@ -9,6 +9,8 @@ checkout). A connection that died while it sat in the pool (the server restarted
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
@@ -113,6 +115,28 @@ class Database:
                 if attempt or not nothing_done(error):
                     raise
         raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Work that one process at a time may do on this database (the outbox relay's round,
+        firing timers), when the service runs several workers. On SQLite, a lock file beside
+        the database, released by the kernel if its holder dies; PostgreSQL needs none (its
+        work claims rows with FOR UPDATE SKIP LOCKED)."""
+        database = make_url(self.url).database if is_sqlite(self.url) else None
+        if not database or database == ":memory:":
+            yield
+            return
+        descriptor = os.open(f"{database}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
 
     async def ping(self) -> bool:
         try:
