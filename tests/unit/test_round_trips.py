@@ -33,13 +33,11 @@ CLERK = staff("clerk-1", "foreign-nationals", "clerk", name="سارا احمدی
 PDF = b"%PDF-1.4 residence document"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF photo"
 
-# (checkouts, round trips) at most, per step.
+# (checkouts, round trips) at most, per step: on PostgreSQL the staged inserts of a step are
+# one statement; SQLite (no data-modifying CTEs, and no network between) makes one per table.
 BOUNDS = {
-    "start": (1, 8),
-    "act": (1, 8),
-    "attach": (1, 8),
-    "get": (1, 3),
-    "replay": (1, 3),
+    "postgresql": {"start": (1, 6), "act": (1, 7), "attach": (1, 7), "get": (1, 2), "replay": (1, 3)},
+    "sqlite": {"start": (1, 10), "act": (1, 11), "attach": (1, 11), "get": (1, 4), "replay": (1, 3)},
 }
 
 
@@ -64,17 +62,24 @@ def listening(engine: CaseEngine) -> Iterator[Talk]:
     def checkout(*_args) -> None:
         talk.checkouts += 1
 
-    def begin(_connection) -> None:
-        talk.said.append("BEGIN")
+    def transactional(connection) -> bool:
+        # In autocommit the driver sends no BEGIN, COMMIT or ROLLBACK, though SQLAlchemy tells of them.
+        return connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+
+    def begin(connection) -> None:
+        if transactional(connection):
+            talk.said.append("BEGIN")
 
     def statement(_connection, _cursor, sql, parameters, _context, many) -> None:
         talk.said.append(" ".join(sql.split())[:100] + (" (many)" if many else ""))
 
-    def commit(_connection) -> None:
-        talk.said.append("COMMIT")
+    def commit(connection) -> None:
+        if transactional(connection):
+            talk.said.append("COMMIT")
 
-    def rollback(_connection) -> None:
-        talk.said.append("ROLLBACK")
+    def rollback(connection) -> None:
+        if transactional(connection):
+            talk.said.append("ROLLBACK")
 
     listeners = [
         (sync_engine.pool, "checkout", checkout),
@@ -92,8 +97,8 @@ def listening(engine: CaseEngine) -> Iterator[Talk]:
             event.remove(target, name, function)
 
 
-def within(step: str, talk: Talk) -> None:
-    checkouts, round_trips = BOUNDS[step]
+def within(step: str, talk: Talk, engine: CaseEngine) -> None:
+    checkouts, round_trips = BOUNDS[engine.database.engine.dialect.name][step]
     print(f"{step}: {talk}")
     assert talk.checkouts <= checkouts and talk.round_trips <= round_trips, f"{step}: {talk}"
 
@@ -104,25 +109,25 @@ async def test_each_step_talks_to_its_database_a_bounded_number_of_times(engine)
 
     with listening(engine) as talk:
         case = (await engine.start(CLERK, PROCESS, FORM, "start")).message
-    within("start", talk)
+    within("start", talk, engine)
 
     with listening(engine) as talk:
         answer = await engine.attach(CLERK, case.code, "residence-document-scan", "scan.pdf", "application/pdf", PDF, "a1")
-    within("attach", talk)
+    within("attach", talk, engine)
     case = (await engine.attach(CLERK, case.code, "photo", "photo.jpg", "image/jpeg", JPEG, "a2")).message.case
     assert answer.message.document.kind == "residence-document-scan"
 
     with listening(engine) as talk:
         acted = (await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "act")).message
-    within("act", talk)
+    within("act", talk, engine)
     assert acted.state == "under-review" and len(acted.documents) == 2
 
     with listening(engine) as talk:
         seen = await engine.get(CLERK, case.code)
-    within("get", talk)
+    within("get", talk, engine)
     assert seen == acted
 
     with listening(engine) as talk:
         replay = await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "act")
-    within("replay", talk)
+    within("replay", talk, engine)
     assert replay.replayed and replay.message == acted

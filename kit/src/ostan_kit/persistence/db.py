@@ -14,9 +14,9 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, insert, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -81,12 +81,49 @@ def nothing_done(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and error.connection_invalidated and getattr(error, "nothing_done", False)
 
 
+# Rows a transaction will insert, kept in its session's info until just before it commits.
+_STAGED = "ostan_staged_rows"
+
+
+def stage(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
+    """Insert ``values`` into ``table`` with the transaction, without the ORM's unit of work:
+    the staged rows of a transaction go to the database together, before it commits, in one
+    statement on PostgreSQL (data-modifying CTEs), one per table on SQLite."""
+    session.info.setdefault(_STAGED, []).append((table, values))
+
+
+async def write_staged(session: AsyncSession) -> None:
+    staged: list[tuple[Table, dict[str, Any]]] = session.info.pop(_STAGED, [])
+    if not staged:
+        return
+    # In the order staged, rows of one table in a run together.
+    runs: list[tuple[Table, list[dict[str, Any]]]] = []
+    for table, values in staged:
+        if runs and runs[-1][0] is table:
+            runs[-1][1].append(values)
+        else:
+            runs.append((table, [values]))
+    if session.bind.dialect.name == "postgresql":
+        *first, (last_table, last_rows) = runs
+        statement = insert(last_table).values(last_rows)
+        for number, (table, rows) in enumerate(first):
+            statement = statement.add_cte(insert(table).values(rows).cte(f"staged_{number}"))
+        await session.execute(statement)
+        return
+    for table, rows in runs:
+        await session.execute(insert(table), rows)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
         instrument_database(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads outside a write need no transaction of their own on PostgreSQL: no BEGIN and
+        # ROLLBACK around them (SQLite reads without one anyway).
+        reader = self.engine if is_sqlite(url) else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reads = async_sessionmaker(reader, expire_on_commit=False)
         # SQLite has one writer per file, and only this process writes to it: writers queue
         # here rather than in SQLite's busy handler, whose sleeps grow to 100 ms at a time.
         self._writer = asyncio.Lock() if is_sqlite(url) else None
@@ -99,6 +136,7 @@ class Database:
         """A session in a transaction that commits on leaving (rolls back on an error)."""
         async with self._writer or nullcontext(), self.sessions() as session, session.begin():
             yield session
+            await write_staged(session)
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool = True) -> T:
         """``work`` in one session (a transaction that commits when ``write``), on one checkout;
@@ -109,7 +147,7 @@ class Database:
                 if write:
                     async with self.transaction() as session:
                         return await work(session)
-                async with self.sessions() as session:
+                async with self.reads() as session:
                     return await work(session)
             except DBAPIError as error:
                 if attempt or not nothing_done(error):
