@@ -175,8 +175,8 @@ class ByHand:
                         (str(uuid.uuid4()), f"bench.{ENTRY}.decided", HEADERS, DETAIL.encode(), now, now),
                     )
                     await connection.execute(
-                        "INSERT INTO idempotency_keys (key, operation, request_hash, case_code, created_at, response)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO idempotency_keys (caller, key, operation, request_hash, case_code, created_at, response)"
+                        " VALUES ('staff:bench', ?, ?, ?, ?, ?, ?)",
                         (f"{run}-{number}", "act", "0" * 64, "bench", now, data.encode() if isinstance(data, str) else b""),
                     )
                     await connection.execute("COMMIT")
@@ -219,8 +219,8 @@ class ByHand:
                         str(uuid.uuid4()), f"bench.{ENTRY}.decided", HEADERS, DETAIL.encode(), now, now,
                     )
                     await connection.execute(
-                        "INSERT INTO idempotency_keys (key, operation, request_hash, case_code, created_at, response)"
-                        " VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO idempotency_keys (caller, key, operation, request_hash, case_code, created_at, response)"
+                        " VALUES ('staff:bench', $1, $2, $3, $4, $5, $6)",
                         f"{run}-{number}", "act", "0" * 64, "bench", now, row["data"].encode(),
                     )
 
