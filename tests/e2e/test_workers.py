@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ostan_kit.text.tracking import make_code
 from tests.e2e.conftest import CLERK, RESIDENCE_FORM, count_rows, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -31,10 +32,18 @@ def stack(tmp_path_factory):
         "OSTAN_FOREIGN_NATIONALS_TIMER_POLL_SECONDS": "0.2",
         # Sixteen connections: the kernel gives each to one of the two workers, so both get some.
         "OSTAN_GATEWAY_CHANNELS_PER_SERVICE": "16",
+        # Correctness, not speed, is tested here: SQLite's writers in two processes wait for each
+        # other, and on a loaded machine a start may take longer than the usual five seconds.
+        "OSTAN_GATEWAY_CASE_DEADLINE": "30",
     }
     with running_stack(tmp_path_factory, environment) as running:
         log = running.logs / f"{SERVICE}.log"
         wait_for(lambda: log.read_text().count('"message": "serving"') == 2)  # the gateway saw one ready
+        # The gateway's channels that found the port still closed at start-up try again within a
+        # second (failing fast meanwhile): wait until every one of them answers.
+        absent = make_code("FN", 1405, 999_999)
+        with httpx.Client(base_url=running.config.gateway_url, headers=CLERK, timeout=30) as client:
+            wait_for(lambda: all(client.get(f"/v1/cases/{absent}").status_code == 404 for _ in range(32)))
         yield running
 
 
