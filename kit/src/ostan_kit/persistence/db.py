@@ -96,6 +96,15 @@ async def write_staged(session: AsyncSession) -> None:
     staged: list[tuple[Table, dict[str, Any]]] = session.info.pop(_STAGED, [])
     if not staged:
         return
+    if session.bind.dialect.name == "postgresql":
+        # One statement, a CTE per row: single-row inserts keep the statement's compiled form
+        # cacheable (multi-row VALUES in a CTE are compiled afresh each time).
+        *first, (last_table, last_values) = staged
+        statement = insert(last_table).values(**last_values)
+        for number, (table, values) in enumerate(first):
+            statement = statement.add_cte(insert(table).values(**values).cte(f"staged_{number}"))
+        await session.execute(statement)
+        return
     # In the order staged, rows of one table in a run together.
     runs: list[tuple[Table, list[dict[str, Any]]]] = []
     for table, values in staged:
@@ -103,13 +112,6 @@ async def write_staged(session: AsyncSession) -> None:
             runs[-1][1].append(values)
         else:
             runs.append((table, [values]))
-    if session.bind.dialect.name == "postgresql":
-        *first, (last_table, last_rows) = runs
-        statement = insert(last_table).values(last_rows)
-        for number, (table, rows) in enumerate(first):
-            statement = statement.add_cte(insert(table).values(rows).cte(f"staged_{number}"))
-        await session.execute(statement)
-        return
     for table, rows in runs:
         await session.execute(insert(table), rows)
 
