@@ -15,14 +15,17 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ostan_kit.messaging.natsauth import Identity
 from ostan_kit.text.tracking import make_code
-from tests.e2e.conftest import CLERK, RESIDENCE_FORM, count_rows, running_stack, wait_for
+from tests.e2e.conftest import CLERK, RESIDENCE_FORM, count_rows, nats_options, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
 SERVICE = "foreign-nationals"
 CASES = 40
 SUBJECTS = "ostan.foreign-nationals.residence-document-extension."
+# Sees every publish to the service's subjects, duplicates included.
+WATCHER = Identity("test-workers", (), ("ostan.foreign-nationals.>",), description="the workers test")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def stack(tmp_path_factory):
         # other, and on a loaded machine a start may take longer than the usual five seconds.
         "OSTAN_GATEWAY_CASE_DEADLINE": "30",
     }
-    with running_stack(tmp_path_factory, environment) as running:
+    with running_stack(tmp_path_factory, environment, (WATCHER,)) as running:
         log = running.logs / f"{SERVICE}.log"
         wait_for(lambda: log.read_text().count('"message": "serving"') == 2)  # the gateway saw one ready
         # The gateway's channels that found the port still closed at start-up try again within a
@@ -74,12 +77,12 @@ def make_timers_due(stack) -> int:
     return len(ids)
 
 
-async def published(nats_url: str, work) -> collections.Counter:
+async def published(stack, work) -> collections.Counter:
     """How often each event id was published to the service's subjects while ``work`` ran and
     for a while after (a plain subscription sees every publish, duplicates included, which the
     stream would drop)."""
     seen: collections.Counter = collections.Counter()
-    connection = await nats.connect(nats_url)
+    connection = await nats.connect(stack.config.nats_url, **nats_options(stack, WATCHER.name))
 
     async def note(message) -> None:
         seen[message.subject.rsplit(".", 1)[-1], message.headers["Nats-Msg-Id"]] += 1
@@ -110,7 +113,7 @@ def test_two_workers_share_the_calls_and_publish_each_event_once(stack):
         await wait(None, lambda: wait_for(lambda: count_rows(stack, SERVICE, "outbox", "WHERE published_at IS NULL") == 0))
         await asyncio.sleep(1.5)  # time for a second publish, were there one
 
-    seen = asyncio.run(published(stack.config.nats_url, start_cases))
+    seen = asyncio.run(published(stack, start_cases))
     port = stack.config.service_ports[SERVICE]
     serving = [
         worker for worker in workers(stack)
@@ -134,7 +137,7 @@ def test_two_workers_fire_each_due_timer_once(stack):
         await wait(None, lambda: wait_for(lambda: count_rows(stack, SERVICE, "outbox", "WHERE published_at IS NULL") == 0))
         await asyncio.sleep(1.5)
 
-    seen = asyncio.run(published(stack.config.nats_url, fire))
+    seen = asyncio.run(published(stack, fire))
     warnings = {key: count for key, count in seen.items() if key[0] == "sla-warning"}
     assert len(warnings) == due
     assert set(warnings.values()) == {1}, "no event published twice"
