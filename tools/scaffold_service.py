@@ -160,6 +160,27 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0004_downgrade()
 ''',
+    "migrations/versions/0005_issued_documents.py": '''"""What granted cases issued (permits, licences, cards, certificates), signed, and revocation.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from ostan_kit.persistence.migrations import chassis_0005_downgrade, chassis_0005_upgrade
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    chassis_0005_upgrade()
+
+
+def downgrade() -> None:
+    chassis_0005_downgrade()
+''',
     "catalogue/.keep": "",
     "processes/generic-request.yaml": """# The generic request this service runs for catalogue entries with external clients and no
 # definition of their own: kit's shared definition, pinned. Kit keeps every version, so moving

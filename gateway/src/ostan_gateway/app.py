@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from ostan_gateway import cases_api, catalogue_api, problems, processes_api, schemas
+from ostan_gateway import cases_api, catalogue_api, issued_api, problems, processes_api, schemas
 from ostan_gateway.auth import JwksKeys, TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.limits import BodyLimit
@@ -100,6 +100,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(catalogue_api.router)
     app.include_router(cases_api.router)
     app.include_router(processes_api.router)
+    app.include_router(issued_api.router)
 
     def openapi() -> dict:
         if app.openapi_schema is None:

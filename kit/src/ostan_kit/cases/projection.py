@@ -39,6 +39,8 @@ async def case_view(session: AsyncSession, service: str, case: CaseRow, *, full:
     message.updated_at.FromDatetime(aware(case.updated_at))
     if case.state_due_at:
         message.state_due_at.FromDatetime(aware(case.state_due_at))
+    if case.state_entered_at:
+        message.state_entered_at.FromDatetime(aware(case.state_entered_at))
     if case.process_due_at:
         message.process_due_at.FromDatetime(aware(case.process_due_at))
     if full:

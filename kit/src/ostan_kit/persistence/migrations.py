@@ -274,3 +274,24 @@ def chassis_0004_downgrade() -> None:
     with op.batch_alter_table("cases") as cases:
         cases.drop_constraint("fk_cases_parent_id", type_="foreignkey")
         cases.drop_column("parent_id")
+
+
+def chassis_0005_upgrade() -> None:
+    """What granted cases issued, signed by the service, and their revocation."""
+    op.create_table(
+        "issued_documents",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False, unique=True),
+        sa.Column("code", sa.String(32), nullable=False, unique=True),
+        sa.Column("record", sa.JSON, nullable=False),
+        sa.Column("key_id", sa.String(32), nullable=False),
+        sa.Column("signature", sa.String(128), nullable=False),
+        _timestamp("issued_at"),
+        _timestamp("revoked_at", nullable=True),
+        sa.Column("revoked_by", sa.String(64), nullable=False, server_default=""),
+        sa.Column("revoked_reason", sa.Text, nullable=False, server_default=""),
+    )
+
+
+def chassis_0005_downgrade() -> None:
+    op.drop_table("issued_documents")

@@ -16,9 +16,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc, process_pb2, process_pb2_grpc
+from ostan.common.v1 import (
+    case_pb2,
+    case_pb2_grpc,
+    catalogue_pb2,
+    catalogue_pb2_grpc,
+    issued_pb2,
+    issued_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
+from ostan_kit.cases.issued import Issuer
 from ostan_kit.catalogue.entries import load_catalogue
 from ostan_kit.messaging.bus import Bus
 from ostan_kit.messaging.outbox import OutboxRelay
@@ -27,7 +37,14 @@ from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.processes.definitions import load_processes
 from ostan_kit.runtime.logs import configure_logging
 from ostan_kit.runtime.registry import SERVICES
-from ostan_kit.runtime.servicers import CallerInterceptor, CaseServicer, CatalogueServicer, ProcessServicer
+from ostan_kit.runtime.servicers import (
+    CallerInterceptor,
+    CaseServicer,
+    CatalogueServicer,
+    IssuedDocumentServicer,
+    ProcessServicer,
+    VerificationServicer,
+)
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
 from ostan_kit.runtime.telemetry import configure_tracing
 from ostan_kit.security.assertions import AssertionVerifier, load_public_key
@@ -44,6 +61,8 @@ ENVELOPE_BYTES = 1 << 20
 CATALOGUE = catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name
 CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 PROCESSES = process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name
+ISSUED = issued_pb2.DESCRIPTOR.services_by_name["IssuedDocumentService"].full_name
+VERIFICATION = issued_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -90,7 +109,13 @@ class OfficeService:
             self.catalogue,
             LocalDocumentStore(settings.resolved_documents_dir),
             WorkingCalendar.from_names(settings.weekend),
+            issuer=Issuer.configured(settings.issuing_key, settings.issuing_key_file),
         )
+        if self.engine.issuer is None and any(d.issues for d in self.engine.book.latest.values()):
+            log.warning(
+                "no issuing key configured: cases whose definitions issue a document cannot be granted",
+                extra={"setting": SERVICES[settings.service].env_prefix + "ISSUING_KEY[_FILE]"},
+            )
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
@@ -144,10 +169,14 @@ class OfficeService:
         process_pb2_grpc.add_ProcessServiceServicer_to_server(
             ProcessServicer(self.settings.service, self.engine.book), self.server
         )
+        issued_pb2_grpc.add_IssuedDocumentServiceServicer_to_server(
+            IssuedDocumentServicer(self.engine, self.relay.wake), self.server
+        )
+        issued_pb2_grpc.add_VerificationServiceServicer_to_server(VerificationServicer(self.engine), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if self.settings.reflection:
             reflection.enable_server_reflection(
-                (CATALOGUE, CASES, PROCESSES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+                (CATALOGUE, CASES, PROCESSES, ISSUED, VERIFICATION, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
             )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = self._listen(address)

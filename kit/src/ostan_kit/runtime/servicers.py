@@ -11,7 +11,16 @@ from collections.abc import Callable
 import grpc
 from google.protobuf import json_format
 
-from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc, process_pb2, process_pb2_grpc
+from ostan.common.v1 import (
+    case_pb2,
+    case_pb2_grpc,
+    catalogue_pb2,
+    catalogue_pb2_grpc,
+    issued_pb2,
+    issued_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
 from ostan_kit.cases.engine import Answer, CaseEngine
 from ostan_kit.catalogue.entries import CatalogueEntry
 from ostan_kit.processes.definitions import ProcessBook, ProcessDefinition
@@ -178,6 +187,37 @@ class CaseServicer(case_pb2_grpc.CaseServiceServicer):
         return case_pb2.ListAllowedActionsResponse(actions=actions)
 
 
+class IssuedDocumentServicer(issued_pb2_grpc.IssuedDocumentServiceServicer):
+    def __init__(self, engine: CaseEngine, on_commit: Callable[[], None]) -> None:
+        self.engine = engine
+        self.on_commit = on_commit
+
+    @rpc_method
+    async def GetIssued(self, request, context):  # noqa: N802
+        return await self.engine.issued(actor_of(context), request.code)
+
+    @rpc_method
+    async def RevokeIssued(self, request, context):  # noqa: N802
+        answer = await self.engine.revoke(actor_of(context), request.code, request.reason, request.idempotency_key)
+        if not answer.replayed:
+            self.on_commit()
+        response = issued_pb2.RevokeIssuedResponse()
+        response.CopyFrom(answer.message)
+        response.replayed = answer.replayed
+        return response
+
+
+class VerificationServicer(issued_pb2_grpc.VerificationServiceServicer):
+    """Public: whether an issued document is the service's and current."""
+
+    def __init__(self, engine: CaseEngine) -> None:
+        self.engine = engine
+
+    @rpc_method
+    async def Verify(self, request, context):  # noqa: N802
+        return await self.engine.verify(request.code)
+
+
 class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
     """Every process the service runs, described for a frontend; public, like the catalogue."""
 
@@ -227,6 +267,7 @@ OPEN_SERVICES = frozenset(
     {
         catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name,
         process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name,
+        issued_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name,
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
         "grpc.reflection.v1.ServerReflection",
