@@ -20,6 +20,7 @@ from ostan_gateway.limits import BodyLimit
 from ostan_gateway.problems import AllowedMethods, Problem, UnexpectedErrors
 from ostan_gateway.services import Services, channel_credentials
 from ostan_gateway.settings import GatewaySettings
+from ostan_gateway.web import pages
 from ostan_kit.catalogue.entries import load_organisation
 from ostan_kit.security.assertions import AssertionSigner, load_private_key
 
@@ -101,6 +102,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(processes_api.router)
     app.include_router(issued_api.router)
+    pages.install(app)
 
     def openapi() -> dict:
         if app.openapi_schema is None:
