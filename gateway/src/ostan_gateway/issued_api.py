@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ostan.common.v1 import issued_pb2
 from ostan_gateway.auth import CurrentCaller
-from ostan_gateway.cases_api import _call_stub, _require_key, _service_of_code, content_disposition
+from ostan_gateway import schemas
+from ostan_gateway.cases_api import Code, _call_stub, _require_key, _service_of_code, content_disposition
 from ostan_gateway.issued_pdf import render_pdf
 
 router = APIRouter(tags=["issued"])
@@ -52,8 +53,8 @@ def verify_url(request: Request, code: str) -> str:
     return f"{base.rstrip('/')}/v1/verify/{code}"
 
 
-@router.get("/v1/cases/{code}/issued")
-async def get_issued(code: str, request: Request, who: CurrentCaller) -> dict[str, Any]:
+@router.get("/v1/cases/{code}/issued", response_model=schemas.Issued)
+async def get_issued(code: Code, request: Request, who: CurrentCaller) -> dict[str, Any]:
     """What the case issued (a permit, licence, card or certificate), with whether it is
     authentic and current; for the applicant and the office's staff."""
     service = _service_of_code(request, code)
@@ -64,9 +65,14 @@ async def get_issued(code: str, request: Request, who: CurrentCaller) -> dict[st
 @router.get(
     "/v1/cases/{code}/issued.pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "The issued document as a PDF."}},
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The issued document as a PDF.",
+        }
+    },
 )
-async def get_issued_pdf(code: str, request: Request, who: CurrentCaller) -> Response:
+async def get_issued_pdf(code: Code, request: Request, who: CurrentCaller) -> Response:
     """The issued document as a PDF, with a QR code to its verification page."""
     service = _service_of_code(request, code)
     answer = await _call_stub(request, who, service, "issued", "GetIssued", issued_pb2.GetIssuedRequest(code=code))
@@ -82,9 +88,9 @@ async def get_issued_pdf(code: str, request: Request, who: CurrentCaller) -> Res
     )
 
 
-@router.post("/v1/cases/{code}/issued/revoke")
+@router.post("/v1/cases/{code}/issued/revoke", response_model=schemas.Issued)
 async def revoke_issued(
-    code: str, body: RevokeBody, request: Request, response: Response, who: CurrentCaller,
+    code: Code, body: RevokeBody, request: Request, response: Response, who: CurrentCaller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
     """Revoke what the case issued (staff of the roles its definition names), with a reason."""
@@ -107,12 +113,24 @@ async def verify(request: Request, code: str) -> dict[str, Any]:
         request.app.state.settings.case_deadline,
     )
     body = issued_body(answer.document, answer.status)
-    del body["signature"]["signed_record"]
+    body["signature"]["signed_record"] = None
     return body
 
 
-@router.get("/v1/verify/{code}")
-async def verify_issued(code: str, request: Request) -> Response:
+@router.get(
+    "/v1/verify/{code}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Issued"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+            "description": "Whether the document is authentic and current: JSON, or the page for a browser.",
+        }
+    },
+)
+async def verify_issued(code: Code, request: Request) -> Response:
     """Public: whether the document with this code is authentic (its record verifies against the
     issuing service's signature) and current (not revoked, not expired). A browser (Accept:
     text/html) gets the page; anyone else JSON."""

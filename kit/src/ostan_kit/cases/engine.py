@@ -526,7 +526,18 @@ class CaseEngine:
                 document=issued_message(row), status=status_of(row, self.issuer, now)
             ), case.code
 
-        return await self.idempotency.once(key, f"revoke:{code}", hashed, issued_pb2.RevokeIssuedResponse, change)
+        async def authorise() -> None:
+            """A replay's caller still sees the case and may revoke."""
+            async with self.database.session() as session:
+                case = await self._load(session, actor, code)
+            issues = self.definition_of(case).issues
+            roles = issues.revoke_roles if issues else []
+            if actor.kind != "staff" or self.access.acting_role(actor, case, roles) is None:
+                raise PermissionDenied(f"revoking takes one of the roles {roles}")
+
+        return await self.idempotency.once(
+            actor, key, f"revoke:{code}", hashed, issued_pb2.RevokeIssuedResponse, change, authorise
+        )
 
     # -- timers --------------------------------------------------------------------------
     async def fire_due_timers(self, limit: int = 100) -> int:
