@@ -24,8 +24,9 @@ PHOTO = ("photo.png", b"\x89PNG\r\n\x1a\n photo", "image/png")
 
 def grant(client: httpx.Client, prefix: str) -> str:
     """A residence document extension taken from submission to delivery; its code."""
-    case = start_case(client, f"{prefix}-start", **CITIZEN).json()
-    code = case["code"]
+    started = start_case(client, f"{prefix}-start", **CITIZEN)
+    assert started.status_code == 201, started.text
+    code = started.json()["code"]
     for kind, file in (("residence-document-scan", SCAN), ("photo", PHOTO)):
         attached = client.post(
             f"/v1/cases/{code}/documents", data={"kind": kind}, files={"file": file},

@@ -82,6 +82,7 @@ class Case(_Answer):
     data: dict[str, Any]
     created_at: Instant
     updated_at: Instant
+    state_entered_at: Instant = Field(description="When the case entered its state; its SLA counts from here.")
     state_due_at: Instant
     process_due_at: Instant
     documents: list[Document]
