@@ -9,8 +9,8 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ostan.common.v1 import issued_pb2
-from ostan_gateway.auth import CurrentCaller
 from ostan_gateway import schemas
+from ostan_gateway.auth import CurrentCaller
 from ostan_gateway.cases_api import Code, _call_stub, _require_key, _service_of_code, content_disposition
 from ostan_gateway.issued_pdf import render_pdf
 
