@@ -32,8 +32,10 @@ def chromium_path() -> Path | None:
     return Path(found) if found else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for one module: Playwright's sync API keeps an event loop running in this thread
+    while it is open, which the asyncio tests that follow must not find."""
     path = chromium_path()
     if path is None:
         if os.environ.get("CI"):
