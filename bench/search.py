@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import tempfile
+from importlib.resources import files
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,7 +26,6 @@ from httpload import LoadResult, run_load
 from ostan_kit.catalogue.entries import load_catalogue
 from ostan_kit.runtime.registry import SERVICES
 
-ROOT = Path(__file__).resolve().parents[1]
 QUERY = "صدور مجوز"
 PATH = f"/v1/catalogue/search?q={quote(QUERY)}"
 
@@ -35,7 +35,7 @@ def synthetic_catalogues(folder: Path, scale: int) -> dict[str, str]:
     ID); the environment that points the services at it."""
     environment = {}
     for name, info in SERVICES.items():
-        entries = [entry.model_dump(mode="json") for entry in load_catalogue(ROOT / "services" / name / "catalogue")]
+        entries = [entry.model_dump(mode="json") for entry in load_catalogue(Path(str(files(SERVICES[name].package))) / "catalogue")]
         copies = [
             {**entry, "slug": f"{entry['slug']}-copy-{n}", "service_id": "", "describes": None, "part_of": None}
             if n

@@ -7,17 +7,26 @@ an SQLite file in a temporary folder.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ostan_kit.runtime.registry import SERVICES
+
 POSTGRES = os.environ.get("OSTAN_TEST_DATABASE_URL", "")
+
+
+def service_package(service: str) -> Path:
+    """The folder of the service's installed package: its catalogue/, processes/ and migrations/."""
+    return Path(str(importlib.resources.files(SERVICES[service].package)))
 
 # CI runs the property tests on a fixed sequence of examples, so that a landing never depends on
 # luck; locally they explore afresh each run (and keep what they find in .hypothesis/).

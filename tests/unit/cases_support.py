@@ -29,9 +29,8 @@ from ostan_kit.persistence.models import CaseHistoryRow, CaseRow, OutboxRow
 from ostan_kit.processes.definitions import ProcessBook, load_processes
 from ostan_kit.security.actors import Actor
 from ostan_kit.text.workdays import WorkingCalendar
+from tests.conftest import service_package
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ROOT / "services"
 PDF = b"%PDF-1.4 document"
 # Saturday 2026-04-18 09:00 in Tehran (1405/01/29): an ordinary working day.
 SATURDAY = datetime(2026, 4, 18, 5, 30, tzinfo=UTC)
@@ -64,7 +63,7 @@ def citizen(national_code: str, name: str = "شهروند") -> Actor:
 
 
 def service_folder(service: str) -> Path:
-    return SERVICES / service
+    return service_package(service)
 
 
 @cache

@@ -14,6 +14,7 @@ import yaml
 from ostan_kit.catalogue.entries import load_catalogue
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.text.persian import ascii_digits, search_key
+from tests.conftest import service_package
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT.parent / "shared" / "seeds"
@@ -22,7 +23,7 @@ ORGANISATION = ROOT / "kit" / "src" / "ostan_kit" / "catalogue" / "data" / "orga
 
 @pytest.fixture(scope="module")
 def catalogues():
-    return {name: load_catalogue(ROOT / "services" / name / "catalogue") for name in SERVICES}
+    return {name: load_catalogue(service_package(name) / "catalogue") for name in SERVICES}
 
 
 def test_every_service_serves_entries_it_hosts(catalogues):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,12 +13,12 @@ from ostan_gateway.stats import COLUMNS, table1
 from ostan_kit.catalogue.entries import load_catalogue, load_organisation
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.text.persian import ZWNJ
+from tests.conftest import service_package
 
-ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = [
     entry.model_dump(mode="json")
     for name in SERVICES
-    for entry in load_catalogue(ROOT / "services" / name / "catalogue")
+    for entry in load_catalogue(service_package(name) / "catalogue")
 ]
 INDEX = SearchIndex(ENTRIES)
 TITLED = [entry for entry in ENTRIES if entry["kind"] == "sub-service"]

@@ -12,13 +12,14 @@ from rdflib import RDF, Graph, Literal, Namespace, URIRef
 from ostan_gateway.cpsv import catalogue_jsonld, service_iri
 from ostan_kit.catalogue.entries import load_catalogue, load_organisation
 from ostan_kit.runtime.registry import SERVICES
+from tests.conftest import service_package
 from tests.cpsv_ap import READINGS, as_graph, undefined_profile_terms, violations
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = [
     entry.model_dump(mode="json")
     for name in SERVICES
-    for entry in load_catalogue(ROOT / "services" / name / "catalogue")
+    for entry in load_catalogue(service_package(name) / "catalogue")
 ]
 ORGANISATION = load_organisation()
 DOCUMENT = catalogue_jsonld(ORGANISATION, ENTRIES)

@@ -1,14 +1,14 @@
 import importlib
-from pathlib import Path
 
 import pytest
 
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
 from ostan_kit.processes.definitions import DefinitionError, load_processes
 from ostan_kit.runtime.errors import InvalidArgument
+from ostan_kit.runtime.registry import SERVICES
+from tests.conftest import service_package
 
-ROOT = Path(__file__).resolve().parents[2]
-FOREIGN_NATIONALS = ROOT / "services" / "foreign-nationals" / "processes"
+FOREIGN_NATIONALS = service_package("foreign-nationals") / "processes"
 
 GOOD = {
     "full_name": "محمد  رضايي",
@@ -112,8 +112,8 @@ def test_working_days_override_the_day_rule_only_where_a_source_is_cited(tmp_pat
 def test_every_definition_reads_its_days_by_the_one_rule():
     """No definition of the offices counts working days: no source says «روز کاری»; the public
     complaint's and the Article 79 board's unqualified «روز» count alike."""
-    for folder in sorted((ROOT / "services").glob("*/processes")):
-        importlib.import_module(f"ostan.{folder.parent.name.replace('-', '_')}.v1.forms_pb2")
-        for definition in load_processes(folder).latest.values():
+    for name in sorted(SERVICES):
+        importlib.import_module(f"ostan.{name.replace('-', '_')}.v1.forms_pb2")
+        for definition in load_processes(service_package(name) / "processes").latest.values():
             assert not definition.sla_working_days and not definition.working_days_source, definition.origin
             assert not any(state.sla_working_days for state in definition.states.values()), definition.origin

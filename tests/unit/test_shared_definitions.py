@@ -3,8 +3,6 @@ definition pins the version it extends, and every version stays loadable."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -17,9 +15,10 @@ from ostan_kit.processes.definitions import (
     load_processes,
     read_definition,
 )
+from ostan_kit.runtime.registry import SERVICES
+from tests.conftest import service_package
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICE_FOLDERS = sorted(path for path in (ROOT / "services").iterdir() if (path / "processes").is_dir())
+SERVICE_FOLDERS = [service_package(name) for name in sorted(SERVICES)]
 BODY = "slug: exam-protection-commission\ncatalogue: [security-law-enforcement-11]\n"
 
 

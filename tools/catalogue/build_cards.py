@@ -13,7 +13,7 @@ that decoded it.  Nothing is invented: where a card is silent or says "--", the 
 Procedure and service cards are tied to the process card of the same seed they belong to
 (``part_of``, PART_OF table).
 
-Output: services/{social,political,urban,governor}/catalogue/cards-00N.yaml
+Output: services/<service>/src/ostan_<service>/catalogue/cards-00N.yaml
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ SEED_FILES = {
 }
 
 ORG = {  # seed -> (deputy, office, hosting service, output file)
-    "000": ("political-security-social", "social-cultural", "social", "services/social/catalogue/cards-000.yaml"),
-    "002": ("political-security-social", "security-law-enforcement", "political", "services/political/catalogue/cards-002.yaml"),
-    "003": ("civil-affairs", "urban-councils", "urban", "services/urban/catalogue/cards-003.yaml"),
-    "004": ("governor-domain", "performance-inspection-legal-pr", "governor", "services/governor/catalogue/cards-004.yaml"),
+    "000": ("political-security-social", "social-cultural", "social", "services/social/src/ostan_social/catalogue/cards-000.yaml"),
+    "002": ("political-security-social", "security-law-enforcement", "political", "services/political/src/ostan_political/catalogue/cards-002.yaml"),
+    "003": ("civil-affairs", "urban-councils", "urban", "services/urban/src/ostan_urban/catalogue/cards-003.yaml"),
+    "004": ("governor-domain", "performance-inspection-legal-pr", "governor", "services/governor/src/ostan_governor/catalogue/cards-004.yaml"),
 }
 
 # Card IDs in file order (000-004.md §2; 002.md §1 "Card order in the file"; 003.md §1).

@@ -1,4 +1,4 @@
-"""Alembic for every service: one history per service, in ``services/<name>/migrations``.
+"""Alembic for every service: one history per service, in its package's ``migrations`` folder.
 
 A service's ``env.py`` is ``run_env()``; its revisions call the chassis steps defined here, so the
 tables every service shares are written once and each service still owns its own history.
@@ -16,6 +16,9 @@ from sqlalchemy.engine import Connection
 
 from ostan_kit.persistence.db import create_engine
 from ostan_kit.persistence.models import Base
+
+# The PostgreSQL advisory lock a migration holds (each service has a database of its own).
+MIGRATION_LOCK = 0x05741A
 
 
 def alembic_config(migrations_dir: Path, url: str) -> Config:
@@ -42,6 +45,10 @@ def run_env() -> None:
     def run(connection: Connection) -> None:
         context.configure(connection=connection, target_metadata=Base.metadata)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # The pods of a new version migrate as they start, maybe at once: the others wait
+                # here until the first commits, then find the database at its head.
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()
 
     async def main() -> None:
@@ -277,7 +284,26 @@ def chassis_0004_downgrade() -> None:
 
 
 def chassis_0005_upgrade() -> None:
-    """What granted cases issued, signed by the service, and their revocation."""
+    """The consumers' inbox: which events each consumer has applied (deduplication by ce-id)."""
+    op.create_table(
+        "event_inbox",
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("event_type", sa.String(255), nullable=False),
+        sa.Column("stream_sequence", sa.BigInteger, nullable=False),
+        _timestamp("received_at"),
+    )
+
+
+def chassis_0005_downgrade() -> None:
+    op.drop_table("event_inbox")
+
+
+def chassis_0006_upgrade() -> None:
+    """What granted cases issued, signed by the service, and their revocation.
+
+    The sixth chassis step; a service with a migration of its own before it (the governor's
+    sla_register) applies it under the next revision number."""
     op.create_table(
         "issued_documents",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -293,5 +319,5 @@ def chassis_0005_upgrade() -> None:
     )
 
 
-def chassis_0005_downgrade() -> None:
+def chassis_0006_downgrade() -> None:
     op.drop_table("issued_documents")

@@ -1,1 +1,1 @@
-"""The admin-finance office service: its catalogue and processes are data beside this package."""
+"""The admin-finance office service: its catalogue, processes and migrations are data inside this package."""

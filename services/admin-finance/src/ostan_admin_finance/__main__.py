@@ -1,14 +1,10 @@
-from pathlib import Path
-
 # Registers the application forms this service's process definitions name.
 from ostan.admin_finance.v1 import forms_pb2  # noqa: F401
 from ostan_kit.runtime.service import run
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def main() -> None:
-    run("admin-finance", ROOT)
+    run("admin-finance", "ostan_admin_finance")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,10 @@
-from pathlib import Path
-
 # Registers the application forms this service's process definitions name.
 from ostan.economic.v1 import forms_pb2  # noqa: F401
 from ostan_kit.runtime.service import run
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def main() -> None:
-    run("economic", ROOT)
+    run("economic", "ostan_economic")
 
 
 if __name__ == "__main__":

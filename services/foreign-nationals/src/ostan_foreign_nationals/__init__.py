@@ -1,1 +1,1 @@
-"""The foreign-nationals office service: its catalogue and processes are data beside this package."""
+"""The foreign-nationals office service: its catalogue, processes and migrations are data inside this package."""

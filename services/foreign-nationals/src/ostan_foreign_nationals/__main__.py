@@ -1,14 +1,10 @@
-from pathlib import Path
-
 # Registers the application forms this service's process definitions name.
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401
 from ostan_kit.runtime.service import run
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def main() -> None:
-    run("foreign-nationals", ROOT)
+    run("foreign-nationals", "ostan_foreign_nationals")
 
 
 if __name__ == "__main__":

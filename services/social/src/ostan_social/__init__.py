@@ -1,1 +1,1 @@
-"""The social office service: its catalogue and processes are data beside this package."""
+"""The social office service: its catalogue, processes and migrations are data inside this package."""

@@ -1,1 +1,1 @@
-"""The urban office service: its catalogue and processes are data beside this package."""
+"""The urban office service: its catalogue, processes and migrations are data inside this package."""

@@ -1,14 +1,10 @@
-from pathlib import Path
-
 # Registers the application forms this service's process definitions name.
 from ostan.urban.v1 import forms_pb2  # noqa: F401
 from ostan_kit.runtime.service import run
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def main() -> None:
-    run("urban", ROOT)
+    run("urban", "ostan_urban")
 
 
 if __name__ == "__main__":
