@@ -65,14 +65,14 @@ def sign_in_citizen(page, visits: Visits) -> None:
     page.get_by_role("button", name=re.compile("شهروند")).click()
 
 
-def staff_page(browser, base: str, visits: Visits, subject: str, role: str, name: str):
+def staff_page(browser, base: str, visits: Visits, subject: str, role: str, name: str, office: str = "foreign-nationals"):
     context = browser.new_context(viewport=PHONE, base_url=base, locale="fa-IR")
     page = context.new_page()
     visits.watch(page)
     page.goto("/signin?next=/inbox")
     page.fill("#s-subject", subject)
     page.fill("#s-name", name)
-    page.select_option("#s-office", "foreign-nationals")
+    page.select_option("#s-office", office)
     page.fill("#s-roles", role)
     page.get_by_role("button", name=re.compile("کارمند")).click()
     page.wait_for_url(re.compile(r"/inbox"))
@@ -165,11 +165,29 @@ def test_a_citizen_applies_staff_decide_and_the_permit_verifies(stack, browser, 
     act_from_inbox(clerk, visits, code, "clerk", "تحویل مدرک")
     visits.check(clerk, "case-delivered")
 
-    # The supervisor's figures page.
+    # The supervisor's figures page (GET /v1/stats/cases): their office only, the case just
+    # granted among the finished ones.
     supervisor_context, supervisor = staff_page(browser, base, visits, "sup-web", "supervisor", "ناظر")
     supervisor.goto("/office")
     visits.check(supervisor, "office")
-    assert supervisor.locator(".figures li").count() == 5
+    offices = supervisor.locator("section.office")
+    assert [offices.nth(i).get_attribute("data-office") for i in range(offices.count())] == ["foreign-nationals"]
+    row = supervisor.locator("tr[data-process=residence-document-extension]")
+    assert row.locator(".outcomes [data-outcome]").count() >= 1
+    assert "٪" in row.locator(".compliance").inner_text()
+    supervisor.fill("#p-from", "۱۴۰۰/۰۱/۰۱")
+    supervisor.locator("form.period button").click()
+    supervisor.wait_for_url(re.compile(r"/office\?from="))
+    visits.check(supervisor, "office-period")
+    assert supervisor.locator("tr[data-process=residence-document-extension]").count() == 1
+    # The performance and inspection office sees every office's figures.
+    inspector_context, inspector = staff_page(
+        browser, base, visits, "inspector-web", "supervisor", "بازرس", office="performance-inspection-legal-pr"
+    )
+    inspector.goto("/office")
+    visits.check(inspector, "office-inspection")
+    assert inspector.locator("section.office[data-office=foreign-nationals]").count() == 1
+    inspector_context.close()
 
     # The citizen downloads the permit and its verification page says it is valid.
     page.goto(f"/cases/{code}")

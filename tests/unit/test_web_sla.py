@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ostan_gateway.web.i18n import jalali
-from ostan_gateway.web.pages import sla
+from ostan_gateway.web.pages import duration, share, sla
 
 ENTERED = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 DUE = ENTERED + timedelta(hours=100)
@@ -38,3 +38,17 @@ def test_an_escalated_case_is_a_breach_and_a_state_without_deadline_has_none():
 def test_dates_are_shown_jalali_in_persian_digits():
     assert jalali("2026-03-21T08:30:00Z") == "۱۴۰۵/۰۱/۰۱ ۱۲:۰۰"
     assert jalali("2026-03-21T08:30:00Z", "en") == "1405/01/01 12:00"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "lang", "shown"),
+    [(5400, "fa", "۱٫۵ ساعت"), (3 * 86400, "fa", "۳ روز"), (5400, "en", "1.5 hours"), (129600, "en", "1.5 days")],
+)
+def test_the_office_page_shows_time_to_decision_in_hours_then_days(seconds, lang, shown):
+    assert duration(seconds, lang) == shown
+
+
+def test_the_office_page_shows_compliance_as_a_percentage():
+    assert share(0.875, "fa") == "۸۸٪"
+    assert share(1.0, "en") == "100%"
+    assert share(None, "fa") == "—"

@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from google.protobuf.struct_pb2 import Struct
 
 from ostan.common.v1 import case_pb2, issued_pb2
-from ostan_gateway import cases_api, issued_api, processes_api
+from ostan_gateway import case_stats_api, cases_api, issued_api, processes_api
 from ostan_gateway.auth import Caller, issue_token
 from ostan_gateway.problems import Problem
 from ostan_gateway.search import query_terms
@@ -532,37 +532,45 @@ async def my_cases(request: Request) -> Response:
 
 @router.get("/office")
 async def office_figures(request: Request) -> Response:
-    """The office's open cases and SLA figures, from its case list."""
+    """A supervisor's office figures, from ``GET /v1/stats/cases``: open by state, finished by
+    outcome, time to decision and SLA compliance per process; the performance and inspection
+    office sees every office."""
     caller = await signed_in(request)
     if isinstance(caller, RedirectResponse):
         return caller
     if caller.kind != "staff":
         return back("/my")
+    first = request.query_params.get("from") or None
+    last = request.query_params.get("to") or None
     try:
-        cases = await _cases(request, caller)
+        stats = await case_stats_api.case_stats(request, caller, from_=first, to=last, office=None)
     except Problem as problem:
         return render(request, "error.html", status=problem.status, message=problem.detail)
-    open_cases = [case for case in cases if not case["outcome"]]
-    statuses = [sla(case)["status"] for case in open_cases]
-    by_process: dict[str, dict[str, int]] = {}
-    for case, status in zip(open_cases, statuses, strict=True):
-        row = by_process.setdefault(case["process"], {"open": 0, "warning": 0, "breach": 0})
-        row["open"] += 1
-        if status in ("warning", "breach"):
-            row[status] += 1
-    closed = [case for case in cases if case["outcome"]]
-    figures = {
-        "open": len(open_cases),
-        "warning": statuses.count("warning"),
-        "breach": statuses.count("breach"),
-        "closed": len(closed),
-        "granted": sum(1 for case in closed if case["outcome"] == "granted"),
-    }
-    office = next((o for o in request.app.state.organisation.offices if o.slug == caller.office), None)
     return render(
-        request, "office.html", figures=figures, by_process=sorted(by_process.items()),
-        office_title=(office.title_fa if office else caller.office), cases=open_cases[:200],
+        request, "office.html", stats=stats, first=first or "", last=last or "", **await _titles(request)
     )
+
+
+def duration(seconds: float, lang: str = "fa") -> str:
+    """A time to decision, in days past one day and in hours below it."""
+    strings = STRINGS[lang]
+    if seconds >= 86400:
+        value, unit = f"{seconds / 86400:.1f}", strings["days"]
+    else:
+        value, unit = f"{seconds / 3600:.1f}", strings["hours"]
+    value = value.removesuffix(".0")
+    return f"{persian_digits(value).replace('.', '٫') if lang == 'fa' else value} {unit}"
+
+
+def share(value: float | None, lang: str = "fa") -> str:
+    if value is None:
+        return "—"
+    text = f"{value * 100:.0f}%"
+    return persian_digits(text).replace("%", "٪") if lang == "fa" else text
+
+
+templates.env.filters["duration"] = duration
+templates.env.filters["share"] = share
 
 
 # -- verification ------------------------------------------------------------------------------
