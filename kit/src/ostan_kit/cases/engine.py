@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from google.protobuf.message import Message
@@ -28,11 +29,18 @@ from ostan_kit.cases.deadlines import Deadlines, TimerFiring
 from ostan_kit.cases.documents import LocalDocumentStore, check_document, require_documents, safe_filename
 from ostan_kit.cases.idempotency import Answer, Idempotency, check_key, request_hash
 from ostan_kit.cases.issued import Issuer, build_record, issued_message, status_of
-from ostan_kit.cases.projection import case_view, document_message, history_entry
+from ostan_kit.cases.projection import (
+    Attachments,
+    attachments,
+    case_message,
+    case_view,
+    document_message,
+    history_entry,
+)
 from ostan_kit.cases.records import Change, advance, record
 from ostan_kit.catalogue.entries import CatalogueEntry, load_organisation
 from ostan_kit.messaging.grants import EventGrants
-from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.db import Database, is_sqlite, stage
 from ostan_kit.persistence.models import (
     CaseCommentRow,
     CaseDocumentRow,
@@ -162,10 +170,12 @@ class CaseEngine:
             code = normalise_code(code)
         except ValueError as error:
             raise InvalidArgument(str(error), [FieldViolation("code", str(error))]) from error
-        query = select(CaseRow).where(CaseRow.code == code)
+        query = select(CaseRow.__table__).where(CaseRow.code == code)
         if lock and not is_sqlite(self.database.url):
             query = query.with_for_update()
-        case = await session.scalar(query)
+        row = (await session.execute(query)).first()
+        # The case's columns as plain attributes (no ORM identity map or unit of work).
+        case = SimpleNamespace(**row._mapping) if row is not None else None
         if case is None or not self.access.may_see(actor, case):
             # A case the caller may not see is as good as absent: its existence is not told.
             raise NotFound(f"no case {code} in the {self.service} service")
@@ -175,8 +185,10 @@ class CaseEngine:
         return await case_view(session, self.service, case, full=full)
 
     async def get(self, actor: Actor, code: str) -> case_pb2.Case:
-        async with self.database.session() as session:
+        async def read(session: AsyncSession) -> case_pb2.Case:
             return await self.view(session, await self._load(session, actor, code))
+
+        return await self.database.run(read, write=False)
 
     async def history(self, actor: Actor, code: str) -> list[case_pb2.HistoryEntry]:
         async with self.database.session() as session:
@@ -276,8 +288,7 @@ class CaseEngine:
             year = jalali_year(now)
             code = make_code(self.prefix, year, await self._next_sequence(session, year))
             applicant_id, applicant_name = self._applicant(actor, definition, stored)
-            state = definition.states[definition.start.state]
-            case = CaseRow(
+            case = SimpleNamespace(
                 code=code,
                 process=resolved.process,
                 process_version=definition.version,
@@ -288,22 +299,17 @@ class CaseEngine:
                 version=1,
                 applicant_id=applicant_id,
                 applicant_name=applicant_name,
-                assigned_role=state.assignee_role,
-                state_version=1,
-                state_entered_at=now,
-                state_due_at=None,
                 process_due_at=self.deadlines.due(now, definition.sla_days, definition.sla_working_days),
-                outcome=state.outcome,
-                breached=False,
                 created_at=now,
                 updated_at=now,
+                **self.deadlines.entering(definition, definition.start.state, now, 1, stored),
             )
-            session.add(case)
-            await session.flush()
-            self.deadlines.enter_state(session, case, definition, now)
+            case.id = await session.scalar(insert(CaseRow.__table__).values(**vars(case)).returning(CaseRow.id))
+            self.deadlines.state_timers(session, case, definition, now)
             self.deadlines.start_process(session, case, definition, now)
             record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored, self.grants)
-            return await self.view(session, case), code
+            # A new case has no documents or comments yet: nothing to read back.
+            return case_message(self.service, case, Attachments()), code
 
         # Who may start it was checked above, for a first call and a replay alike.
         return await self.idempotency.once(
@@ -359,7 +365,8 @@ class CaseEngine:
                 )
             now = self.clock()
             check_guards(action.guards, {**case.data, **fields}, now)
-            await require_documents(session, case, action)
+            shown = await attachments(session, case.id)  # for the check and for the answer
+            require_documents(shown.documents, action)
             if expected_version and expected_version != case.version:
                 raise stale(case)
             from_state = case.state
@@ -372,28 +379,31 @@ class CaseEngine:
                 fields[action.carries_open] = [summary(row) for row in carried]
             if action.reports_children:
                 fields[action.reports_children] = [summary(row) for row in await self.children.of(session, case)]
-            # An action's fields (a decision, a date, a reason) join the case's record.
-            await advance(session, case, now, state=action.to, data={**case.data, **fields})
-            self.deadlines.enter_state(session, case, definition, now)
+            # An action's fields (a decision, a date, a reason) join the case's record; the new
+            # state's assignee and deadline are written in the same UPDATE.
+            merged = {**case.data, **fields}
+            await advance(
+                session, case, now, state=action.to, data=merged,
+                **self.deadlines.entering(definition, action.to, now, case.version + 1, merged),
+            )
+            self.deadlines.state_timers(session, case, definition, now)
             if definition.states[case.state].outcome == "granted" and definition.issues is not None:
                 self._issue(session, case, definition, now)
             if text:
-                session.add(
-                    CaseCommentRow(
-                        case_id=case.id, author_id=actor.subject, author_role=role, text=text, action=action.name, at=now
-                    )
-                )
+                said = dict(author_id=actor.subject, author_role=role, text=text, action=action.name)
+                stage(session, CaseCommentRow.__table__, dict(case_id=case.id, at=now, **said))
+                shown.comments.append(case_pb2.Comment(**said))
+                shown.comments[-1].at.FromDatetime(now)
             change = Change(actor, role, action.name, action.event_name, from_state, now, text)
             record(session, self.service, case, change, fields, self.grants)
             await self.children.carry(session, carried, case, change)
             if action.opens:
                 await self.children.open(session, case, action, children, change)
-            return await self.view(session, case), case.code
+            return case_message(self.service, case, shown), case.code
 
-        async def authorise() -> None:
+        async def authorise(session: AsyncSession) -> None:
             """A replay's caller still sees the case and holds a role of the action."""
-            async with self.database.session() as session:
-                case = await self._load(session, actor, code)
+            case = await self._load(session, actor, code)
             action = self.definition_of(case).action(action_name)
             if action is None or self.access.acting_role(actor, case, action.roles) is None:
                 raise PermissionDenied(f"{action_name!r} takes one of the roles {action.roles if action else []}")
@@ -414,42 +424,39 @@ class CaseEngine:
         sha256 = hashlib.sha256(content).hexdigest()
         hashed = request_hash(code, kind, filename, content_type, sha256)
         operation = f"attach:{code}"
-        async with self.database.session() as session:
-            case = await self._load(session, actor, code)  # a replay too needs a caller who sees the case
-        replay = await self.idempotency.replay(actor, key, operation, hashed, case_pb2.AttachDocumentResponse, None)
-        if replay is not None:
-            return replay  # the first answer, even if the case has moved on since
-        definition = self.definition_of(case)
-        check_document(definition, case.process, kind, content_type, content)
-        if case.outcome is not None:
-            raise FailedPrecondition(f"the case is closed ({case.outcome})", reason="CASE_CLOSED")
 
         async def change(session: AsyncSession) -> tuple[Message, str]:
             case = await self._load(session, actor, code, lock=True)
+            check_document(self.definition_of(case), case.process, kind, content_type, content)
+            if case.outcome is not None:
+                raise FailedPrecondition(f"the case is closed ({case.outcome})", reason="CASE_CLOSED")
             now = self.clock()
             self.documents.put(content)
-            session.add(
-                CaseDocumentRow(
-                    case_id=case.id,
-                    kind=kind,
-                    filename=normalise(safe_filename(filename, kind)),
-                    content_type=content_type,
-                    size=len(content),
-                    sha256=sha256,
-                    attached_at=now,
-                    attached_by=actor.subject,
-                )
+            shown = await attachments(session, case.id)
+            document = dict(
+                kind=kind,
+                filename=normalise(safe_filename(filename, kind)),
+                content_type=content_type,
+                size=len(content),
+                sha256=sha256,
+                attached_by=actor.subject,
             )
+            stage(session, CaseDocumentRow.__table__, dict(case_id=case.id, attached_at=now, **document))
+            shown.documents.append(case_pb2.CaseDocument(**document))
+            shown.documents[-1].attached_at.FromDatetime(now)
             await advance(session, case, now)
             role = self.access.acting_role(actor, case, [APPLICANT, *actor.roles]) or ""
             detail = {"kind": kind, "sha256": sha256, "size": len(content), "content_type": content_type}
             record(session, self.service, case, Change(actor, role, "attach", "document-attached", case.state, now), detail, self.grants)
-            await session.flush()
-            view = await self.view(session, case)
-            document = next(d for d in reversed(view.documents) if d.sha256 == sha256 and d.kind == kind)
-            return case_pb2.AttachDocumentResponse(case=view, document=document), case.code
+            view = case_message(self.service, case, shown)
+            return case_pb2.AttachDocumentResponse(case=view, document=view.documents[-1]), case.code
 
-        return await self.idempotency.once(actor, key, operation, hashed, case_pb2.AttachDocumentResponse, change)
+        async def authorise(session: AsyncSession) -> None:
+            await self._load(session, actor, code)  # a replay too needs a caller who sees the case
+
+        return await self.idempotency.once(
+            actor, key, operation, hashed, case_pb2.AttachDocumentResponse, change, authorise
+        )
 
     # -- what granted cases issue ------------------------------------------------------
     def _issue(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
@@ -460,8 +467,10 @@ class CaseEngine:
                 reason="NO_ISSUING_KEY",
             )
         record = build_record(self.service, case, definition, self.office_titles.get(case.office, case.office), now)
-        session.add(
-            IssuedDocumentRow(
+        stage(
+            session,
+            IssuedDocumentRow.__table__,
+            dict(
                 case_id=case.id,
                 code=case.code,
                 record=record,
@@ -471,7 +480,7 @@ class CaseEngine:
                 revoked_at=None,
                 revoked_by="",
                 revoked_reason="",
-            )
+            ),
         )
 
     async def _issued_row(self, session: AsyncSession, case: CaseRow) -> IssuedDocumentRow:
@@ -482,8 +491,10 @@ class CaseEngine:
 
     async def issued(self, actor: Actor, code: str) -> issued_pb2.GetIssuedResponse:
         """What the case issued, for whoever may see the case."""
-        async with self.database.session() as session:
-            row = await self._issued_row(session, await self._load(session, actor, code))
+        async def read(session: AsyncSession) -> IssuedDocumentRow:
+            return await self._issued_row(session, await self._load(session, actor, code))
+
+        row = await self.database.run(read, write=False)
         return issued_pb2.GetIssuedResponse(
             document=issued_message(row), status=status_of(row, self.issuer, self.clock())
         )
@@ -494,8 +505,10 @@ class CaseEngine:
             code = normalise_code(code)
         except ValueError as error:
             raise InvalidArgument(str(error), [FieldViolation("code", str(error))]) from error
-        async with self.database.session() as session:
-            row = await session.scalar(select(IssuedDocumentRow).where(IssuedDocumentRow.code == code))
+        async def read(session: AsyncSession) -> IssuedDocumentRow | None:
+            return await session.scalar(select(IssuedDocumentRow).where(IssuedDocumentRow.code == code))
+
+        row = await self.database.run(read, write=False)
         if row is None:
             raise NotFound(f"the {self.service} service issued nothing with the code {code}")
         return issued_pb2.VerifyResponse(document=issued_message(row), status=status_of(row, self.issuer, self.clock()))
@@ -525,16 +538,16 @@ class CaseEngine:
             record(
                 session, self.service, case,
                 Change(actor, role, "revoke-issued", "issued-revoked", case.state, now, text), {"reason": text},
+                self.grants,
             )
             await session.flush()
             return issued_pb2.RevokeIssuedResponse(
                 document=issued_message(row), status=status_of(row, self.issuer, now)
             ), case.code
 
-        async def authorise() -> None:
+        async def authorise(session: AsyncSession) -> None:
             """A replay's caller still sees the case and may revoke."""
-            async with self.database.session() as session:
-                case = await self._load(session, actor, code)
+            case = await self._load(session, actor, code)
             issues = self.definition_of(case).issues
             roles = issues.revoke_roles if issues else []
             if actor.kind != "staff" or self.access.acting_role(actor, case, roles) is None:
