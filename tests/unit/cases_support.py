@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
+from ostan_kit.cases.issued import Issuer, ensure_issuing_key
 from ostan_kit.catalogue.entries import CatalogueEntry, load_catalogue
 from ostan_kit.persistence.db import Database
 from ostan_kit.persistence.migrations import upgrade
@@ -116,6 +117,7 @@ async def make_engine(
         LocalDocumentStore(tmp_path / "documents"),
         WorkingCalendar.from_names(["friday"]),
         clock=clock,
+        issuer=Issuer.configured(path=ensure_issuing_key(tmp_path / "keys", service)),
     )
 
 

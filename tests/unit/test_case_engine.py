@@ -12,7 +12,15 @@ from sqlalchemy import select
 from ostan.common.v1 import case_pb2
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
 from ostan_kit.cases.engine import CaseEngine
-from ostan_kit.persistence.models import CaseAuditRow, CaseHistoryRow, CaseRow, CaseTimerRow, IdempotencyRow, OutboxRow
+from ostan_kit.persistence.models import (
+    CaseAuditRow,
+    CaseHistoryRow,
+    CaseRow,
+    CaseTimerRow,
+    IdempotencyRow,
+    IssuedDocumentRow,
+    OutboxRow,
+)
 from ostan_kit.processes.definitions import load_processes
 from ostan_kit.runtime.errors import (
     Conflict,
@@ -89,6 +97,34 @@ async def test_a_whole_case_from_submission_to_delivery(engine):
     subjects = await event_subjects(engine)
     assert subjects[-1] == "ostan.foreign-nationals.residence-document-extension.deliver"
     assert [c.text for c in case.comments] == ["موافقت شد"]
+
+
+async def granted_up_to_delivery(engine):
+    case = await with_documents(engine, (await started(engine)).code)
+    case = (await engine.act(CLERK, case.code, "start-review", case.version, "", {}, "g1")).message
+    return (
+        await engine.act(HEAD, case.code, "approve", case.version, "", {"extended_until": "۱۴۰۶/۰۹/۰۱"}, "g2")
+    ).message
+
+
+async def test_the_granting_transaction_issues_the_signed_permit(engine):
+    case = await granted_up_to_delivery(engine)
+    assert await count_rows(engine, IssuedDocumentRow) == 0
+    await engine.act(CLERK, case.code, "deliver", case.version, "", {}, "g3")
+    answer = await engine.issued(CLERK, case.code)
+    assert answer.status.state == "valid" and answer.document.valid_until_jalali == "1406/09/01"
+    assert [f.label_fa for f in answer.document.fields][-1] == "مدرک تا این تاریخ تمدید می‌شود"
+    assert (await engine.verify(case.code)).status.authentic
+
+
+async def test_granting_without_an_issuing_key_changes_nothing(engine):
+    case = await granted_up_to_delivery(engine)
+    engine.issuer = None
+    before = await counts(engine)
+    with pytest.raises(FailedPrecondition, match="no issuing key"):
+        await engine.act(CLERK, case.code, "deliver", case.version, "", {}, "g3")
+    assert (await engine.get(CLERK, case.code)).state == "decided"
+    assert await counts(engine) == before and await count_rows(engine, IssuedDocumentRow) == 0
 
 
 async def test_the_generic_request_runs_any_catalogue_entry_with_clients(engine):

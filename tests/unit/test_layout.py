@@ -63,14 +63,28 @@ OWN_CODE = {
     "governor": {"src/ostan_<name>/register.py", "src/ostan_<name>/migrations/versions/0006_sla_register.py"},
 }
 
+# The template's migrations that follow a service's own migration come a number later there.
+RENUMBERED = {
+    "governor": {
+        "src/ostan_<name>/migrations/versions/0007_issued_documents.py": "src/ostan_<name>/migrations/versions/0006_issued_documents.py"
+    },
+}
+
+
+def _template_shape(service: Path) -> set[str]:
+    renumbered = RENUMBERED.get(service.name, {})
+    return {renumbered.get(path, path) for path in _shape(service) - OWN_CODE.get(service.name, set())}
+
 
 def test_the_services_are_built_from_one_template():
-    shapes = {service.name: _shape(service) - OWN_CODE.get(service.name, set()) for service in SERVICE_DIRS}
+    shapes = {service.name: _template_shape(service) for service in SERVICE_DIRS}
     first = next(iter(shapes.values()))
     for name, shape in shapes.items():
         assert shape == first, f"{name} differs from the template: {shape ^ first}"
     for name, own in OWN_CODE.items():
         assert own <= _shape(ROOT / "services" / name), f"{name} no longer has {own}: update OWN_CODE"
+    for name, renumbered in RENUMBERED.items():
+        assert set(renumbered) <= _shape(ROOT / "services" / name), f"{name} no longer has {set(renumbered)}"
 
 
 @pytest.mark.parametrize("service", SERVICE_DIRS, ids=lambda path: path.name)

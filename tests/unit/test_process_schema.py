@@ -4,16 +4,19 @@ service itself accepts, and carries the proto's Persian labels."""
 from __future__ import annotations
 
 import importlib
+import re
 
 import jsonschema
 import pytest
 
-from ostan_kit.processes.schema import describe
+from ostan_kit.processes.schema import describe, enum_choices, field_label
 from ostan_kit.runtime.registry import SERVICES
 from tests.unit.cases_support import service_book
 
 for _info in SERVICES.values():  # registers every service's forms
     importlib.import_module(f"ostan.{_info.name.replace('-', '_')}.v1.forms_pb2")
+
+PERSIAN_LETTER = re.compile("[\u0600-\u06ff]")
 
 RESIDENCE_FORM = {
     "full_name": "محمد رضايي",
@@ -56,3 +59,35 @@ def test_enum_values_carry_their_persian_labels():
     choices = describe(definition, "foreign-nationals")["form"]["properties"]["document_type"]["oneOf"]
     labels = {choice["const"]: choice["title"] for choice in choices}
     assert labels["RESIDENCE_DOCUMENT_TYPE_AMAYESH_CARD"] == "کارت آمایش"
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_field_a_definition_keeps_has_a_persian_label(service):
+    unlabelled = []
+    for definition in service_book(service).latest.values():
+        for field in definition.form_class().DESCRIPTOR.fields:
+            if field.name in definition.fields and not field_label(field):
+                unlabelled.append(f"{definition.slug}: {field.full_name}")
+    assert unlabelled == []
+
+
+def _forms_modules():
+    return [importlib.import_module(f"ostan.{info.name.replace('-', '_')}.v1.forms_pb2") for info in SERVICES.values()] + [
+        importlib.import_module("ostan.common.v1.forms_pb2")
+    ]
+
+
+def test_every_enum_value_of_every_form_has_a_persian_label():
+    unlabelled = []
+    for module in _forms_modules():
+        for enum in module.DESCRIPTOR.enum_types_by_name.values():
+            for choice in enum_choices(enum):
+                if choice["title"] == choice["const"] or not choice["title"].strip():
+                    unlabelled.append(f"{enum.full_name}.{choice['const']}")
+    assert unlabelled == []
+
+
+def test_labels_are_persian_and_shown_in_the_schema():
+    definition = service_book("political").latest["assembly-permit"]
+    properties = describe(definition, "political")["form"]["properties"]
+    assert all(PERSIAN_LETTER.search(schema.get("title", "")) for schema in properties.values()), properties

@@ -13,7 +13,16 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from ostan_gateway import case_stats_api, cases_api, catalogue_api, events_api, problems, processes_api, schemas
+from ostan_gateway import (
+    case_stats_api,
+    cases_api,
+    catalogue_api,
+    events_api,
+    issued_api,
+    problems,
+    processes_api,
+    schemas,
+)
 from ostan_gateway.auth import JwksKeys, TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.limits import BodyLimit
@@ -21,6 +30,7 @@ from ostan_gateway.metrics import HttpMetrics
 from ostan_gateway.problems import AllowedMethods, Problem, UnexpectedErrors
 from ostan_gateway.services import Services, channel_credentials
 from ostan_gateway.settings import GatewaySettings
+from ostan_gateway.web import pages
 from ostan_kit.catalogue.entries import load_organisation
 from ostan_kit.runtime.telemetry import instrument_fastapi
 from ostan_kit.security.assertions import AssertionSigner, load_private_key
@@ -104,8 +114,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(catalogue_api.router)
     app.include_router(cases_api.router)
     app.include_router(processes_api.router)
+    app.include_router(issued_api.router)
     app.include_router(case_stats_api.router)
     app.include_router(events_api.router)
+    pages.install(app)
 
     def openapi() -> dict:
         if app.openapi_schema is None:

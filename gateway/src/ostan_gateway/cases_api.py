@@ -129,6 +129,7 @@ def case_body(case: case_pb2.Case) -> dict[str, Any]:
         "data": json_format.MessageToDict(case.data),
         "created_at": _instant(case.created_at),
         "updated_at": _instant(case.updated_at),
+        "state_entered_at": _instant(case.state_entered_at, case.HasField("state_entered_at")),
         "state_due_at": _instant(case.state_due_at, case.HasField("state_due_at")),
         "process_due_at": _instant(case.process_due_at, case.HasField("process_due_at")),
         "documents": [document_body(d) for d in case.documents],
@@ -179,6 +180,13 @@ async def _call(request: Request, who: Caller, service: str, method: str, messag
     services = _services(request)
     stub = services[service].cases
     return await services.call(service, getattr(stub, method), message, _settings(request).case_deadline, who)
+
+
+async def _call_stub(request: Request, who: Caller, service: str, stub: str, method: str, message: Any) -> Any:
+    services = _services(request)
+    return await services.call(
+        service, getattr(getattr(services[service], stub), method), message, _settings(request).case_deadline, who
+    )
 
 
 async def _service_of_process(request: Request, process: str) -> str:

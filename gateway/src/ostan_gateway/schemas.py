@@ -85,6 +85,7 @@ class Case(_Answer):
     data: dict[str, Any]
     created_at: Instant
     updated_at: Instant
+    state_entered_at: Instant = Field(description="When the case entered its state; its SLA counts from here.")
     state_due_at: Instant
     process_due_at: Instant
     documents: list[Document]
@@ -201,6 +202,55 @@ class ProcessList(_Availability):
 
 class ProcessDetail(ProcessSummary, _Availability):
     model_config = ConfigDict(extra="allow")
+
+
+class IssuedField(_Answer):
+    name: str
+    label_fa: str
+    value: str
+
+
+class IssuedOffice(_Answer):
+    slug: str
+    title_fa: str
+
+
+class IssuedInstant(_Answer):
+    utc: str
+    jalali: str
+
+
+class IssuedStatus(_Answer):
+    authentic: bool = Field(description="The record verifies against the issuing service's signature.")
+    current: bool = Field(description="Authentic, not revoked and not expired.")
+    state: str = Field(description="valid, revoked, expired or not-authentic")
+
+
+class IssuedSignature(_Answer):
+    algorithm: str
+    key_id: str
+    value: str = Field(description="Ed25519 over the canonical JSON of the record, base64url")
+    signed_record: str | None = Field(None, description="The canonical JSON the signature covers.")
+
+
+class Issued(_Answer):
+    """What a granted case issued: a permit, licence, card or certificate."""
+
+    code: str
+    service: str
+    process: str
+    kind: str
+    title_fa: str
+    title_en: str
+    office: IssuedOffice
+    applicant_name: str
+    fields: list[IssuedField]
+    issued_at: IssuedInstant
+    valid_until_jalali: str | None
+    revoked_at: str | None
+    revoked_reason: str | None
+    status: IssuedStatus
+    signature: IssuedSignature
 
 
 class TimeToDecision(_Answer):

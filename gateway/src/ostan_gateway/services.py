@@ -21,6 +21,7 @@ from ostan.common.v1 import (
     case_pb2_grpc,
     catalogue_pb2_grpc,
     event_contracts_pb2_grpc,
+    issued_pb2_grpc,
     process_pb2_grpc,
     stats_pb2_grpc,
 )
@@ -49,6 +50,8 @@ class Stubs:
     catalogue: catalogue_pb2_grpc.CatalogueServiceStub
     cases: case_pb2_grpc.CaseServiceStub
     processes: process_pb2_grpc.ProcessServiceStub
+    issued: issued_pb2_grpc.IssuedDocumentServiceStub
+    verification: issued_pb2_grpc.VerificationServiceStub
     stats: stats_pb2_grpc.CaseStatsServiceStub
     health: health_pb2_grpc.HealthStub
     contracts: event_contracts_pb2_grpc.EventContractServiceStub
@@ -61,6 +64,8 @@ class Stubs:
             catalogue=catalogue_pb2_grpc.CatalogueServiceStub(channel),
             cases=case_pb2_grpc.CaseServiceStub(channel),
             processes=process_pb2_grpc.ProcessServiceStub(channel),
+            issued=issued_pb2_grpc.IssuedDocumentServiceStub(channel),
+            verification=issued_pb2_grpc.VerificationServiceStub(channel),
             stats=stats_pb2_grpc.CaseStatsServiceStub(channel),
             health=health_pb2_grpc.HealthStub(channel),
             contracts=event_contracts_pb2_grpc.EventContractServiceStub(channel),
@@ -90,6 +95,14 @@ class ServiceClient:
     @property
     def processes(self) -> process_pb2_grpc.ProcessServiceStub:
         return next(self._turn).processes
+
+    @property
+    def issued(self) -> issued_pb2_grpc.IssuedDocumentServiceStub:
+        return next(self._turn).issued
+
+    @property
+    def verification(self) -> issued_pb2_grpc.VerificationServiceStub:
+        return next(self._turn).verification
 
     @property
     def health(self) -> health_pb2_grpc.HealthStub:

@@ -82,6 +82,9 @@ class GatewaySettings(BaseSettings):
     # The Ed25519 private key (PEM) caller assertions are signed with, as a value or a file.
     assertion_key: str = ""
     assertion_key_file: Path | None = None
+    # The gateway's address as the public reaches it, for the links printed in issued documents'
+    # QR codes (e.g. https://khedmat.ostan-qz.ir); unset: the address the request came to.
+    public_url: str = ""
     # Local mode: keys not configured above come from (and are made in) this folder.
     local_keys_dir: Path | None = None
     # TLS to the services: the CA their certificates chain to, and the gateway's own client

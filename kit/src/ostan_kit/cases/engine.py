@@ -22,12 +22,13 @@ from google.protobuf.message import Message
 from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ostan.common.v1 import case_pb2
+from ostan.common.v1 import case_pb2, issued_pb2
 from ostan_kit.cases.access import Access, stale
 from ostan_kit.cases.children import ChildCases, summary
 from ostan_kit.cases.deadlines import Deadlines, TimerFiring
 from ostan_kit.cases.documents import LocalDocumentStore, check_document, require_documents, safe_filename
 from ostan_kit.cases.idempotency import Answer, Idempotency, check_key, request_hash
+from ostan_kit.cases.issued import Issuer, build_record, issued_message, status_of
 from ostan_kit.cases.projection import (
     Attachments,
     attachments,
@@ -37,10 +38,17 @@ from ostan_kit.cases.projection import (
     history_entry,
 )
 from ostan_kit.cases.records import Change, advance, record
-from ostan_kit.catalogue.entries import CatalogueEntry
+from ostan_kit.catalogue.entries import CatalogueEntry, load_organisation
 from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.persistence.db import Database, is_sqlite, stage
-from ostan_kit.persistence.models import CaseCommentRow, CaseDocumentRow, CaseHistoryRow, CaseRow, CaseSequenceRow
+from ostan_kit.persistence.models import (
+    CaseCommentRow,
+    CaseDocumentRow,
+    CaseHistoryRow,
+    CaseRow,
+    CaseSequenceRow,
+    IssuedDocumentRow,
+)
 from ostan_kit.processes.definitions import DefinitionError, ProcessBook, ProcessDefinition, check_guards
 from ostan_kit.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from ostan_kit.runtime.registry import SERVICES
@@ -81,6 +89,7 @@ class CaseEngine:
         clock: Callable[[], datetime] = utcnow,
         offices: set[str] | None = None,
         grants: EventGrants | None = None,
+        issuer: Issuer | None = None,
     ) -> None:
         self.service = service
         # What agencies receive of this service's events (none by default).
@@ -96,6 +105,8 @@ class CaseEngine:
         self.clock = clock
         self.offices = offices if offices is not None else {entry.office for entry in catalogue}
         self.access = Access(self.offices)
+        self.issuer = issuer
+        self.office_titles = {office.slug: office.title_fa for office in load_organisation().offices}
         self.idempotency = Idempotency(database, clock)
         self.deadlines = Deadlines(calendar)
         self.timers = TimerFiring(service, database, self.definition_of, clock, self.grants)
@@ -376,6 +387,8 @@ class CaseEngine:
                 **self.deadlines.entering(definition, action.to, now, case.version + 1, merged),
             )
             self.deadlines.state_timers(session, case, definition, now)
+            if definition.states[case.state].outcome == "granted" and definition.issues is not None:
+                self._issue(session, case, definition, now)
             if text:
                 said = dict(author_id=actor.subject, author_role=role, text=text, action=action.name)
                 stage(session, CaseCommentRow.__table__, dict(case_id=case.id, at=now, **said))
@@ -443,6 +456,105 @@ class CaseEngine:
 
         return await self.idempotency.once(
             actor, key, operation, hashed, case_pb2.AttachDocumentResponse, change, authorise
+        )
+
+    # -- what granted cases issue ------------------------------------------------------
+    def _issue(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
+        """The issued document's record, signed, in the transaction that grants the case."""
+        if self.issuer is None:
+            raise FailedPrecondition(
+                f"{definition.slug} issues a {definition.issues.kind}, but this service has no issuing key",
+                reason="NO_ISSUING_KEY",
+            )
+        record = build_record(self.service, case, definition, self.office_titles.get(case.office, case.office), now)
+        stage(
+            session,
+            IssuedDocumentRow.__table__,
+            dict(
+                case_id=case.id,
+                code=case.code,
+                record=record,
+                key_id=self.issuer.key_id,
+                signature=self.issuer.sign(record),
+                issued_at=now,
+                revoked_at=None,
+                revoked_by="",
+                revoked_reason="",
+            ),
+        )
+
+    async def _issued_row(self, session: AsyncSession, case: CaseRow) -> IssuedDocumentRow:
+        row = await session.scalar(select(IssuedDocumentRow).where(IssuedDocumentRow.case_id == case.id))
+        if row is None:
+            raise NotFound(f"case {case.code} has issued nothing")
+        return row
+
+    async def issued(self, actor: Actor, code: str) -> issued_pb2.GetIssuedResponse:
+        """What the case issued, for whoever may see the case."""
+        async def read(session: AsyncSession) -> IssuedDocumentRow:
+            return await self._issued_row(session, await self._load(session, actor, code))
+
+        row = await self.database.run(read, write=False)
+        return issued_pb2.GetIssuedResponse(
+            document=issued_message(row), status=status_of(row, self.issuer, self.clock())
+        )
+
+    async def verify(self, code: str) -> issued_pb2.VerifyResponse:
+        """Public: whether the document with this code is the service's and still in force."""
+        try:
+            code = normalise_code(code)
+        except ValueError as error:
+            raise InvalidArgument(str(error), [FieldViolation("code", str(error))]) from error
+        async def read(session: AsyncSession) -> IssuedDocumentRow | None:
+            return await session.scalar(select(IssuedDocumentRow).where(IssuedDocumentRow.code == code))
+
+        row = await self.database.run(read, write=False)
+        if row is None:
+            raise NotFound(f"the {self.service} service issued nothing with the code {code}")
+        return issued_pb2.VerifyResponse(document=issued_message(row), status=status_of(row, self.issuer, self.clock()))
+
+    async def revoke(self, actor: Actor, code: str, reason: str, key: str) -> Answer:
+        """Revoke what the case issued: staff of the definition's revoking roles, with a reason;
+        recorded in the case's history and audit, and published, like any change."""
+        check_key(key)
+        text = normalise(reason)
+        hashed = request_hash(code, text)
+
+        async def change(session: AsyncSession) -> tuple[Message, str]:
+            case = await self._load(session, actor, code, lock=True)
+            definition = self.definition_of(case)
+            row = await self._issued_row(session, case)
+            issues = definition.issues
+            role = self.access.acting_role(actor, case, issues.revoke_roles if issues else [])
+            if actor.kind != "staff" or role is None:
+                raise PermissionDenied(f"revoking takes one of the roles {issues.revoke_roles if issues else []}")
+            if not text:
+                raise InvalidArgument("revoking needs a reason", [FieldViolation("reason", "is required")])
+            if row.revoked_at is not None:
+                raise FailedPrecondition(f"{case.code} was revoked already", reason="ALREADY_REVOKED")
+            now = self.clock()
+            row.revoked_at, row.revoked_by, row.revoked_reason = now, actor.subject, text
+            await advance(session, case, now)
+            record(
+                session, self.service, case,
+                Change(actor, role, "revoke-issued", "issued-revoked", case.state, now, text), {"reason": text},
+                self.grants,
+            )
+            await session.flush()
+            return issued_pb2.RevokeIssuedResponse(
+                document=issued_message(row), status=status_of(row, self.issuer, now)
+            ), case.code
+
+        async def authorise(session: AsyncSession) -> None:
+            """A replay's caller still sees the case and may revoke."""
+            case = await self._load(session, actor, code)
+            issues = self.definition_of(case).issues
+            roles = issues.revoke_roles if issues else []
+            if actor.kind != "staff" or self.access.acting_role(actor, case, roles) is None:
+                raise PermissionDenied(f"revoking takes one of the roles {roles}")
+
+        return await self.idempotency.once(
+            actor, key, f"revoke:{code}", hashed, issued_pb2.RevokeIssuedResponse, change, authorise
         )
 
     # -- timers --------------------------------------------------------------------------

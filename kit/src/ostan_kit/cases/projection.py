@@ -75,6 +75,8 @@ def case_message(service: str, case: CaseRow, shown: Attachments | None = None) 
     message.updated_at.FromDatetime(aware(case.updated_at))
     if case.state_due_at:
         message.state_due_at.FromDatetime(aware(case.state_due_at))
+    if case.state_entered_at:
+        message.state_entered_at.FromDatetime(aware(case.state_entered_at))
     if case.process_due_at:
         message.process_due_at.FromDatetime(aware(case.process_due_at))
     if shown is not None:

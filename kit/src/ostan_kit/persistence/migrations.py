@@ -297,3 +297,27 @@ def chassis_0005_upgrade() -> None:
 
 def chassis_0005_downgrade() -> None:
     op.drop_table("event_inbox")
+
+
+def chassis_0006_upgrade() -> None:
+    """What granted cases issued, signed by the service, and their revocation.
+
+    The sixth chassis step; a service with a migration of its own before it (the governor's
+    sla_register) applies it under the next revision number."""
+    op.create_table(
+        "issued_documents",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False, unique=True),
+        sa.Column("code", sa.String(32), nullable=False, unique=True),
+        sa.Column("record", sa.JSON, nullable=False),
+        sa.Column("key_id", sa.String(32), nullable=False),
+        sa.Column("signature", sa.String(128), nullable=False),
+        _timestamp("issued_at"),
+        _timestamp("revoked_at", nullable=True),
+        sa.Column("revoked_by", sa.String(64), nullable=False, server_default=""),
+        sa.Column("revoked_reason", sa.Text, nullable=False, server_default=""),
+    )
+
+
+def chassis_0006_downgrade() -> None:
+    op.drop_table("issued_documents")

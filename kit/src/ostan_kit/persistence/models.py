@@ -168,6 +168,25 @@ class CaseTimerRow(Base):
     __table_args__ = (Index("ix_case_timers_due", "fired_at", "fire_at"),)
 
 
+class IssuedDocumentRow(Base):
+    """What a granted case issued (a permit, licence, card or certificate), as signed by the
+    service: the record is what the signature covers, and what verification shows."""
+
+    __tablename__ = "issued_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    # The signed record: code, service, process, kind, titles, office, fields, dates.
+    record: Mapped[dict] = mapped_column(JSON)
+    key_id: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[str] = mapped_column(String(128))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_by: Mapped[str] = mapped_column(String(64), default="")
+    revoked_reason: Mapped[str] = mapped_column(Text, default="")
+
+
 class InboxRow(Base):
     """An event a consumer has applied, recorded in the same transaction as its effect: the same
     ``ce-id`` delivered again (a redelivery, or a republish after the duplicate window) is skipped."""

@@ -40,6 +40,8 @@ class _Model(BaseModel):
 class FieldRule(_Model):
     kind: str
     required: bool = False
+    # An action's field has no proto to carry its label, so its rule does.
+    title_fa: str = ""
 
     @model_validator(mode="after")
     def _known_kind(self) -> FieldRule:
@@ -200,6 +202,21 @@ class Action(_Model):
         return self.event or self.name
 
 
+class Issues(_Model):
+    """What a case that reaches a granted state issues: a permit, licence, card or certificate,
+    signed by the service, which its applicant can show and anyone can verify by its code."""
+
+    kind: Literal["permit", "licence", "card", "certificate"]
+    title_fa: str
+    title_en: str = ""
+    # The case's fields it shows (the form's or an action's), in this order.
+    fields: list[str] = Field(min_length=1)
+    # A Jalali-date field until which it is valid; without one it is valid until revoked.
+    valid_until: str | None = None
+    # Who may revoke it (staff roles of the definition).
+    revoke_roles: list[str] = Field(min_length=1)
+
+
 class Applicant(_Model):
     """Which form fields identify the applicant of a case that staff start on their behalf."""
 
@@ -243,6 +260,7 @@ class ProcessDefinition(_Model):
     opened_by_parent: bool = False
     # By default the applicant is the form's national_code (or document_number) and full_name.
     applicant: Applicant | None = None
+    issues: Issues | None = None
     # Set for definitions read from a file: where they came from, for error messages.
     origin: str = Field(default="", exclude=True)
 
@@ -484,6 +502,19 @@ def _problems(definition: ProcessDefinition, form_fields: set[str]):
                     *where,
                     "guards",
                 )
+    if definition.issues is not None:
+        issues = definition.issues
+        known = {**definition.fields, **{n: r for a in definition.actions for n, r in a.fields.items()}}
+        for name in issues.fields:
+            if name not in known:
+                yield f"issues: unknown field {name!r} (neither the form's nor an action's)", ("issues", "fields")
+        if issues.valid_until and known.get(issues.valid_until, FieldRule(kind="text")).kind != "jalali-date":
+            yield f"issues: valid_until {issues.valid_until!r} is no Jalali-date field", ("issues", "valid_until")
+        for role in issues.revoke_roles:
+            if role not in roles:
+                yield f"issues: unknown role {role!r}", ("issues", "revoke_roles")
+        if not any(state.outcome == "granted" for state in states.values()):
+            yield "issues: no state has the outcome granted, so nothing is ever issued", ("issues",)
     for guard in definition.start.guards:
         if guard.field not in definition.fields:
             yield f"start guard {guard.rule!r} checks unknown field {guard.field!r}", ("start", "guards")

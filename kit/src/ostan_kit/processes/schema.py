@@ -122,7 +122,10 @@ def rules_schema(rules: dict[str, FieldRule]) -> dict[str, Any]:
     """An object schema from field rules alone (an action's fields have no proto message)."""
     schema: dict[str, Any] = {
         "type": "object",
-        "properties": {name: dict(KIND_SCHEMAS[rule.kind]) for name, rule in rules.items()},
+        "properties": {
+            name: {**KIND_SCHEMAS[rule.kind], **({"title": rule.title_fa} if rule.title_fa else {})}
+            for name, rule in rules.items()
+        },
         "additionalProperties": False,
     }
     required = [name for name, rule in rules.items() if rule.required]
@@ -186,4 +189,5 @@ def describe(definition: ProcessDefinition, service: str) -> dict[str, Any]:
             for action in definition.actions
         ],
         "sla": _sla(definition.sla_days, definition.sla_working_days),
+        "issues": definition.issues.model_dump() if definition.issues else None,
     }

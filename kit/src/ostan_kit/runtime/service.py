@@ -27,6 +27,8 @@ from ostan.common.v1 import (
     catalogue_pb2_grpc,
     event_contracts_pb2,
     event_contracts_pb2_grpc,
+    issued_pb2,
+    issued_pb2_grpc,
     process_pb2,
     process_pb2_grpc,
     stats_pb2,
@@ -35,6 +37,7 @@ from ostan.common.v1 import (
 from ostan_kit.cases import figures
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
+from ostan_kit.cases.issued import Issuer
 from ostan_kit.catalogue.entries import load_catalogue
 from ostan_kit.messaging.bus import DAY, Bus
 from ostan_kit.messaging.consumer import Consumer
@@ -53,7 +56,9 @@ from ostan_kit.runtime.servicers import (
     CaseStatsServicer,
     CatalogueServicer,
     EventContractServicer,
+    IssuedDocumentServicer,
     ProcessServicer,
+    VerificationServicer,
 )
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
 from ostan_kit.runtime.telemetry import configure_tracing, grpc_server_interceptors, untraced
@@ -72,6 +77,8 @@ ENVELOPE_BYTES = 1 << 20
 CATALOGUE = catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name
 CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 PROCESSES = process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name
+ISSUED = issued_pb2.DESCRIPTOR.services_by_name["IssuedDocumentService"].full_name
+VERIFICATION = issued_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name
 STATS = stats_pb2.DESCRIPTOR.services_by_name["CaseStatsService"].full_name
 CONTRACTS = event_contracts_pb2.DESCRIPTOR.services_by_name["EventContractService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -174,7 +181,13 @@ class OfficeService:
             LocalDocumentStore(settings.resolved_documents_dir),
             WorkingCalendar.from_names(settings.weekend),
             grants=self.grants,
+            issuer=Issuer.configured(settings.issuing_key, settings.issuing_key_file),
         )
+        if self.engine.issuer is None and any(d.issues for d in self.engine.book.latest.values()):
+            log.warning(
+                "no issuing key configured: cases whose definitions issue a document cannot be granted",
+                extra={"setting": SERVICES[settings.service].env_prefix + "ISSUING_KEY[_FILE]"},
+            )
         self.extensions = [make(self) for make in extensions]
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
@@ -238,6 +251,10 @@ class OfficeService:
         process_pb2_grpc.add_ProcessServiceServicer_to_server(
             ProcessServicer(self.settings.service, self.engine.book), self.server
         )
+        issued_pb2_grpc.add_IssuedDocumentServiceServicer_to_server(
+            IssuedDocumentServicer(self.engine, self.relay.wake), self.server
+        )
+        issued_pb2_grpc.add_VerificationServiceServicer_to_server(VerificationServicer(self.engine), self.server)
         stats_pb2_grpc.add_CaseStatsServiceServicer_to_server(CaseStatsServicer(self.engine), self.server)
         event_contracts_pb2_grpc.add_EventContractServiceServicer_to_server(
             EventContractServicer(self.grants, self.engine.book), self.server
@@ -249,7 +266,18 @@ class OfficeService:
             extra_names.extend(extension.service_names)
         if self.settings.reflection:
             reflection.enable_server_reflection(
-                (CATALOGUE, CASES, PROCESSES, STATS, CONTRACTS, *extra_names, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                (
+                    CATALOGUE,
+                    CASES,
+                    PROCESSES,
+                    ISSUED,
+                    VERIFICATION,
+                    STATS,
+                    CONTRACTS,
+                    *extra_names,
+                    health.SERVICE_NAME,
+                    reflection.SERVICE_NAME,
+                ),
                 self.server,
             )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"

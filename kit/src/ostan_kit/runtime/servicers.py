@@ -19,6 +19,8 @@ from ostan.common.v1 import (
     catalogue_pb2_grpc,
     event_contracts_pb2,
     event_contracts_pb2_grpc,
+    issued_pb2,
+    issued_pb2_grpc,
     process_pb2,
     process_pb2_grpc,
     stats_pb2,
@@ -193,6 +195,37 @@ class CaseServicer(case_pb2_grpc.CaseServiceServicer):
         return case_pb2.ListAllowedActionsResponse(actions=actions)
 
 
+class IssuedDocumentServicer(issued_pb2_grpc.IssuedDocumentServiceServicer):
+    def __init__(self, engine: CaseEngine, on_commit: Callable[[], None]) -> None:
+        self.engine = engine
+        self.on_commit = on_commit
+
+    @rpc_method
+    async def GetIssued(self, request, context):  # noqa: N802
+        return await self.engine.issued(actor_of(context), request.code)
+
+    @rpc_method
+    async def RevokeIssued(self, request, context):  # noqa: N802
+        answer = await self.engine.revoke(actor_of(context), request.code, request.reason, request.idempotency_key)
+        if not answer.replayed:
+            self.on_commit()
+        response = issued_pb2.RevokeIssuedResponse()
+        response.CopyFrom(answer.message)
+        response.replayed = answer.replayed
+        return response
+
+
+class VerificationServicer(issued_pb2_grpc.VerificationServiceServicer):
+    """Public: whether an issued document is the service's and current."""
+
+    def __init__(self, engine: CaseEngine) -> None:
+        self.engine = engine
+
+    @rpc_method
+    async def Verify(self, request, context):  # noqa: N802
+        return await self.engine.verify(request.code)
+
+
 class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
     """Every process the service runs, described for a frontend; public, like the catalogue."""
 
@@ -257,6 +290,7 @@ OPEN_SERVICES = frozenset(
     {
         catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name,
         process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name,
+        issued_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name,
         event_contracts_pb2.DESCRIPTOR.services_by_name["EventContractService"].full_name,
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",

@@ -46,6 +46,11 @@ class ServiceSettings(BaseSettings):
     # health's is refused.
     gateway_public_key: str = ""
     gateway_public_key_file: Path | None = None
+    # The Ed25519 private key (PEM) the service signs what granted cases issue with (permits,
+    # licences…), as a value or a file. Without one, a case whose definition issues something
+    # cannot reach its granted state.
+    issuing_key: str = ""
+    issuing_key_file: Path | None = None
     # TLS: the server's certificate chain and key (PEM files); with client_ca_file as well,
     # only clients with a certificate that CA signed may connect (mTLS). Plaintext when unset.
     tls_cert_file: Path | None = None

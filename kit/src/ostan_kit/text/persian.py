@@ -49,6 +49,14 @@ def ascii_digits(text: str) -> str:
     return text.translate(_DIGITS)
 
 
+_TO_PERSIAN_DIGITS = str.maketrans("0123456789٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹۰۱۲۳۴۵۶۷۸۹")
+
+
+def to_persian_digits(text: str) -> str:
+    """ASCII and Arabic-Indic digits as Persian digits, for showing; nothing else changes."""
+    return str(text).translate(_TO_PERSIAN_DIGITS)
+
+
 def normalise(text: str) -> str:
     """The stored form of Persian text.
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ostan_kit.cases.issued import ensure_issuing_key
 from ostan_kit.messaging.natsauth import Identity, KeyStore, write_platform_config
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.security.assertions import ensure_key_pair
@@ -185,6 +186,7 @@ class Stack:
         _private, public = ensure_key_pair(self.config.keys_dir)
         environment = {
             prefix + "GATEWAY_PUBLIC_KEY_FILE": str(public),
+            prefix + "ISSUING_KEY_FILE": str(ensure_issuing_key(self.config.keys_dir, name)),
             prefix + "REFLECTION": "true",
             prefix + "GRPC_HOST": "127.0.0.1",
             prefix + "GRPC_PORT": str(self.config.service_ports[name]),

@@ -1,0 +1,54 @@
+"""The web inbox's SLA countdown: on time, warning once 80% of the state's time is used, breach
+once the deadline passed (or the service escalated it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ostan_gateway.web.i18n import jalali
+from ostan_gateway.web.pages import duration, share, sla
+
+ENTERED = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+DUE = ENTERED + timedelta(hours=100)
+
+
+def case(breached: bool = False, due: datetime | None = DUE) -> dict:
+    def instant(value):
+        return {"utc": value.isoformat().replace("+00:00", "Z") if value else None, "jalali": None}
+
+    return {"state_entered_at": instant(ENTERED), "state_due_at": instant(due), "breached": breached}
+
+
+@pytest.mark.parametrize(
+    ("hours_in", "status", "hours_left"),
+    [(10, "ok", 90), (79, "ok", 21), (80, "warning", 20), (99.5, "warning", 0), (101, "breach", -1)],
+)
+def test_the_countdown_warns_at_80_percent_and_breaches_at_the_deadline(hours_in, status, hours_left):
+    shown = sla(case(), now=ENTERED + timedelta(hours=hours_in))
+    assert shown == {"status": status, "hours_left": hours_left}
+
+
+def test_an_escalated_case_is_a_breach_and_a_state_without_deadline_has_none():
+    assert sla(case(breached=True), now=ENTERED)["status"] == "breach"
+    assert sla(case(due=None), now=ENTERED) == {"status": "none", "hours_left": None}
+
+
+def test_dates_are_shown_jalali_in_persian_digits():
+    assert jalali("2026-03-21T08:30:00Z") == "۱۴۰۵/۰۱/۰۱ ۱۲:۰۰"
+    assert jalali("2026-03-21T08:30:00Z", "en") == "1405/01/01 12:00"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "lang", "shown"),
+    [(5400, "fa", "۱٫۵ ساعت"), (3 * 86400, "fa", "۳ روز"), (5400, "en", "1.5 hours"), (129600, "en", "1.5 days")],
+)
+def test_the_office_page_shows_time_to_decision_in_hours_then_days(seconds, lang, shown):
+    assert duration(seconds, lang) == shown
+
+
+def test_the_office_page_shows_compliance_as_a_percentage():
+    assert share(0.875, "fa") == "۸۸٪"
+    assert share(1.0, "en") == "100%"
+    assert share(None, "fa") == "—"
