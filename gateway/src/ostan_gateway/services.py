@@ -73,6 +73,9 @@ class Stubs:
         )
 
 
+UNUSABLE = frozenset({grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN})
+
+
 @dataclass
 class ServiceClient:
     name: str
@@ -82,43 +85,53 @@ class ServiceClient:
     _turn: itertools.cycle = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._turn = itertools.cycle(self.stubs)
+        self._turn = itertools.cycle(range(len(self.stubs)))
+
+    def _next(self) -> Stubs:
+        """The next channel in turn that is not waiting out a reconnect backoff: after the service
+        comes back, a channel that saw it away fails calls fast for up to a second while its
+        neighbours are connected already."""
+        for _ in range(len(self.stubs)):
+            index = next(self._turn)
+            if self.channels[index].get_state() not in UNUSABLE:
+                return self.stubs[index]
+        return self.stubs[index]
 
     @property
     def catalogue(self) -> catalogue_pb2_grpc.CatalogueServiceStub:
-        return next(self._turn).catalogue
+        return self._next().catalogue
 
     @property
     def cases(self) -> case_pb2_grpc.CaseServiceStub:
-        return next(self._turn).cases
+        return self._next().cases
 
     @property
     def processes(self) -> process_pb2_grpc.ProcessServiceStub:
-        return next(self._turn).processes
+        return self._next().processes
 
     @property
     def issued(self) -> issued_pb2_grpc.IssuedDocumentServiceStub:
-        return next(self._turn).issued
+        return self._next().issued
 
     @property
     def verification(self) -> issued_pb2_grpc.VerificationServiceStub:
-        return next(self._turn).verification
+        return self._next().verification
 
     @property
     def health(self) -> health_pb2_grpc.HealthStub:
-        return next(self._turn).health
+        return self._next().health
 
     @property
     def stats(self) -> stats_pb2_grpc.CaseStatsServiceStub:
-        return next(self._turn).stats
+        return self._next().stats
 
     @property
     def contracts(self) -> event_contracts_pb2_grpc.EventContractServiceStub:
-        return next(self._turn).contracts
+        return self._next().contracts
 
     @property
     def register(self) -> register_pb2_grpc.SlaRegisterServiceStub:
-        return next(self._turn).register
+        return self._next().register
 
 
 # A name like dns:///urban.ostan.svc.cluster.local:50054 (a headless Service) resolves to every
