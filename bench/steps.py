@@ -36,7 +36,7 @@ import psutil
 from cases import BENCH_SECRET, ENTRY, plain_loop, through_gateway
 from sqlalchemy.engine import make_url
 
-from common import platform
+from common import bench_nats_options, platform
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import postgres_databases  # noqa: E402
@@ -295,7 +295,7 @@ class Profiler:
 
 # -- one run ----------------------------------------------------------------------------------
 def measure(label: str, database_urls: dict[str, str], cases: int, concurrency: int, workers: int,
-            profile: bool) -> dict[str, float]:
+            profile: bool, profile_file: str = "") -> dict[str, float]:
     environment = {
         "OSTAN_GATEWAY_CATALOGUE_TTL_SECONDS": "3600",
         "OSTAN_GATEWAY_JWT_SECRET": BENCH_SECRET,
@@ -317,7 +317,8 @@ def measure(label: str, database_urls: dict[str, str], cases: int, concurrency: 
         profiler = None
         if profile:
             estimate = max(5, int(steps / 150))
-            profiler = Profiler(stack.processes[SERVICE].pid, estimate, Path(stack.config.state_dir) / "service.raw")
+            raw = Path(profile_file) if profile_file else Path(stack.config.state_dir) / "service.raw"
+            profiler = Profiler(stack.processes[SERVICE].pid, estimate, raw)
         meter = CpuMeter(groups).start()
         rate, latencies, errors = asyncio.run(through_gateway(stack.config.gateway_url, cases, concurrency))
         cpu = meter.stop()
@@ -329,7 +330,7 @@ def measure(label: str, database_urls: dict[str, str], cases: int, concurrency: 
         by_hand_rate = asyncio.run(ByHand(database_url).run(ids, steps, concurrency))
         by_hand_cpu = by_hand_meter.stop()
         plain_database = database_urls.get(SERVICE) or f"sqlite+aiosqlite:///{stack.config.state_dir / 'db' / 'bench-plain.db'}"
-        plain = asyncio.run(plain_loop(plain_database, stack.config.nats_url, cases, concurrency))
+        plain = asyncio.run(plain_loop(plain_database, stack.config.nats_url, cases, concurrency, bench_nats_options(stack)))
 
     print(f"{label}: {cases} cases ({steps} steps), {concurrency} clients, {workers} service worker(s)")
     print(f"  through the gateway: {rate * 4:8.1f} steps/s   errors {errors}")
@@ -363,16 +364,19 @@ def main() -> int:
     parser.add_argument("--postgres", default=os.environ.get("OSTAN_TEST_DATABASE_URL", ""))
     parser.add_argument("--sqlite", action="store_true", help="also (or, without --postgres, only) on SQLite")
     parser.add_argument("--profile", action="store_true", help="sample the service with py-spy")
+    parser.add_argument("--profile-file", default="", help="keep py-spy's raw stacks here (folded, for a flame graph)")
     args = parser.parse_args()
     counts = [int(count) for count in args.workers.split(",")]
     results: dict[tuple[str, int], dict[str, float]] = {}
     for workers in counts:
         if args.sqlite or not args.postgres:
-            results["SQLite", workers] = measure("SQLite", {}, args.cases, args.concurrency, workers, args.profile)
+            results["SQLite", workers] = measure(
+                "SQLite", {}, args.cases, args.concurrency, workers, args.profile, args.profile_file
+            )
         if args.postgres:
             with postgres_databases([SERVICE], args.postgres) as urls:
                 results["PostgreSQL", workers] = measure(
-                    "PostgreSQL", urls, args.cases, args.concurrency, workers, args.profile
+                    "PostgreSQL", urls, args.cases, args.concurrency, workers, args.profile, args.profile_file
                 )
     if len(counts) > 1:
         for (label, workers), result in results.items():

@@ -4,12 +4,15 @@ counters that move only on commit, and who may read case figures."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
 
 import pytest
+from google.protobuf import json_format
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,7 +23,7 @@ from sqlalchemy import text
 from ostan_kit.cases.figures import RANKING_OFFICE, _percentile, visible_offices
 from ostan_kit.messaging.tracing import consume_span, publish_span
 from ostan_kit.persistence.db import Database
-from ostan_kit.runtime import metrics, telemetry
+from ostan_kit.runtime import metrics, telemetry, traces
 from ostan_kit.runtime.errors import PermissionDenied
 from ostan_kit.runtime.logs import TraceIds
 from ostan_kit.runtime.traces import JsonLinesSpanExporter, main, read_spans, waterfall
@@ -111,6 +114,40 @@ def test_the_local_trace_files_are_otlp_json_and_print_as_a_waterfall(spans, tmp
     assert main(["show", trace_id, "--dir", str(tmp_path)]) == 0
     assert "2 spans" in capsys.readouterr().out
     assert main(["show", "0" * 32, "--dir", str(tmp_path)]) == 1
+
+
+def _by_protobuf(finished) -> dict:
+    """The OTLP exporter's own encoding, mapped to JSON by protobuf, ids in hex as OTLP JSON has them."""
+    ids = ("traceId", "spanId", "parentSpanId")
+
+    def hex_ids(value):
+        if isinstance(value, dict):
+            return {k: base64.b64decode(v).hex() if k in ids and isinstance(v, str) else hex_ids(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [hex_ids(item) for item in value]
+        return value
+
+    return hex_ids(json_format.MessageToDict(encode_spans(finished), use_integers_for_enums=True))
+
+
+def test_the_trace_file_encoding_is_what_the_otlp_exporter_and_protobuf_write(spans):
+    spans.clear()
+    tracer = trace.get_tracer("unit", "1.2")
+    remote = trace.SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=trace.TraceFlags(1))
+    with tracer.start_as_current_span("root", context=trace.set_span_in_context(trace.NonRecordingSpan(remote))):
+        with tracer.start_as_current_span(
+            "child",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"s": "متن", "empty": "", "i": -(2**40), "zero": 0, "f": 0.5, "nan": float("nan"),
+                        "b": False, "many": ["a", "b"], "ints": [1, 2], "none": []},
+            links=[trace.Link(remote, {"why": "batch"})],
+        ) as child:
+            child.add_event("retry", {"attempt": 2})
+            child.set_status(trace.StatusCode.ERROR, "refused")
+    with trace.get_tracer("other").start_as_current_span("alone", kind=trace.SpanKind.CONSUMER):
+        pass
+    finished = spans.get_finished_spans()
+    assert json.loads(traces.otlp_json(finished)) == json.loads(json.dumps(_by_protobuf(finished)))
 
 
 async def test_counters_of_a_transaction_move_only_when_it_commits(tmp_path):

@@ -11,40 +11,136 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 KINDS = {0: "", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 STATUS = {0: "", 1: "ok", 2: "ERROR"}
 
+# The OTLP JSON encoding, written straight from the SDK's spans: going through the protobuf
+# messages and their generic JSON mapping cost a sixth of a busy service's CPU. It writes what
+# ``encode_spans`` and protobuf's JSON mapping write (the test compares the two), with trace and
+# span ids in hex as OTLP JSON has them: proto3 defaults are left out, 64-bit integers are
+# strings, enums are numbers.
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
 
-def _hex_ids(value: Any) -> Any:
-    """OTLP JSON writes trace and span ids as hex, where protobuf's JSON mapping writes base64."""
-    if isinstance(value, dict):
-        return {
-            key: base64.b64decode(item).hex() if key in _ID_FIELDS and isinstance(item, str) else _hex_ids(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_hex_ids(item) for item in value]
-    return value
+
+def _json_value(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return {"doubleValue": value}
+        return {"doubleValue": "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"}
+    if isinstance(value, bytes):
+        return {"bytesValue": base64.b64encode(value).decode()}
+    if isinstance(value, Mapping):
+        return {"kvlistValue": _nonempty(values=[{"key": str(k), "value": _json_value(v)} for k, v in value.items()])}
+    if isinstance(value, Sequence):
+        return {"arrayValue": _nonempty(values=[_json_value(item) for item in value])}
+    raise TypeError(f"an attribute cannot be {type(value).__name__}")
+
+
+def _json_attributes(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    return [{"key": key, "value": _json_value(value)} for key, value in (attributes or {}).items()]
+
+
+def _nonempty(**members: Any) -> dict[str, Any]:
+    """The members that are not a proto3 default (zero, empty, None)."""
+    return {key: value for key, value in members.items() if value}
+
+
+def _flags(context: Any) -> int:
+    return _HAS_IS_REMOTE | (_IS_REMOTE if context is not None and context.is_remote else 0)
+
+
+def _json_span(span: ReadableSpan) -> dict[str, Any]:
+    context = span.get_span_context()
+    status = span.status
+    return _nonempty(
+        traceId=format(context.trace_id, "032x"),
+        spanId=format(context.span_id, "016x"),
+        traceState=",".join(f"{key}={value}" for key, value in context.trace_state.items())
+        if context.trace_state is not None
+        else "",
+        parentSpanId=format(span.parent.span_id, "016x") if span.parent else "",
+        name=span.name,
+        kind=span.kind.value + 1,  # OTLP counts from UNSPECIFIED = 0
+        startTimeUnixNano=str(span.start_time) if span.start_time else "",
+        endTimeUnixNano=str(span.end_time) if span.end_time else "",
+        attributes=_json_attributes(span.attributes),
+        droppedAttributesCount=span.dropped_attributes,
+        events=[
+            _nonempty(
+                timeUnixNano=str(event.timestamp) if event.timestamp else "",
+                name=event.name,
+                attributes=_json_attributes(event.attributes),
+                droppedAttributesCount=event.dropped_attributes,
+            )
+            for event in span.events
+        ],
+        droppedEventsCount=span.dropped_events,
+        links=[
+            _nonempty(
+                traceId=format(link.context.trace_id, "032x"),
+                spanId=format(link.context.span_id, "016x"),
+                attributes=_json_attributes(link.attributes),
+                droppedAttributesCount=link.dropped_attributes,
+                flags=_flags(link.context),
+            )
+            for link in span.links
+        ],
+        droppedLinksCount=span.dropped_links,
+        flags=_flags(span.parent),
+    ) | ({"status": _nonempty(message=status.description or "", code=status.status_code.value)} if status else {})
+
+
+def otlp_request(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
+    """One ``ExportTraceServiceRequest`` of OTLP JSON: spans grouped by resource, then scope."""
+    grouped: dict[Any, dict[Any, list[dict[str, Any]]]] = {}
+    for span in spans:
+        grouped.setdefault(span.resource, {}).setdefault(span.instrumentation_scope or None, []).append(_json_span(span))
+    resource_spans = []
+    for resource, scopes in grouped.items():
+        scope_spans = [
+            {
+                "scope": _nonempty(
+                    name=scope.name, version=scope.version or "", attributes=_json_attributes(scope.attributes)
+                )
+                if scope is not None
+                else {},
+                **_nonempty(spans=encoded, schemaUrl=scope.schema_url if scope is not None else ""),
+            }
+            for scope, encoded in scopes.items()
+        ]
+        resource_spans.append(
+            {
+                "resource": _nonempty(attributes=_json_attributes(resource.attributes)),
+                **_nonempty(scopeSpans=scope_spans, schemaUrl=resource.schema_url),
+            }
+        )
+    return _nonempty(resourceSpans=resource_spans)
 
 
 def otlp_json(spans: Sequence[ReadableSpan]) -> str:
-    request = encode_spans(spans)
-    as_dict = json_format.MessageToDict(request, use_integers_for_enums=True)
-    return json.dumps(_hex_ids(as_dict), ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(otlp_request(spans)).decode()
 
 
 class JsonLinesSpanExporter(SpanExporter):
