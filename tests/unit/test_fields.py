@@ -42,3 +42,6 @@ def test_integers_in_any_script():
     assert fields.integer(12.0) == 12
     with pytest.raises(ValueError):
         fields.integer(True)
+    assert fields.integer(str(2**63 - 1)) == 2**63 - 1
+    with pytest.raises(ValueError, match="out of range"):
+        fields.integer("۹" * 30)

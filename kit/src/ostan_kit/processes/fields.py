@@ -86,7 +86,10 @@ def integer(value: Any) -> int:
         value = int(value)
     if not isinstance(value, int | str):
         raise ValueError("must be a whole number")
-    return int(value)
+    number = int(value)
+    if not -(2**63) <= number < 2**63:  # what a form's int64 and the stored JSON hold exactly
+        raise ValueError("is out of range")
+    return number
 
 
 def boolean(value: Any) -> bool:
