@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
@@ -22,6 +22,7 @@ from ostan.common.v1 import case_pb2
 from ostan_gateway import schemas
 from ostan_gateway.auth import Caller, CurrentCaller
 from ostan_gateway.problems import Problem
+from ostan_gateway.query import QueryModel
 from ostan_gateway.services import Services
 from ostan_kit.text.persian import ascii_digits, to_jalali
 from ostan_kit.text.tracking import parse_code
@@ -264,8 +265,11 @@ class CaseQuery(BaseModel):
     cursor: str | None = Field(None, pattern=r"^[0-9]{1,12}$", description="next_cursor of the previous page")
 
 
-@router.get("/v1/cases", response_model=schemas.CaseList)
-async def list_cases(request: Request, who: CurrentCaller, query: Annotated[CaseQuery, Query()]) -> dict[str, Any]:
+CASE_QUERY = QueryModel(CaseQuery)
+
+
+@router.get("/v1/cases", response_model=schemas.CaseList, openapi_extra=CASE_QUERY.openapi)
+async def list_cases(request: Request, who: CurrentCaller, query: Annotated[CaseQuery, Depends(CASE_QUERY)]) -> dict[str, Any]:
     """The inbox (``role``: open cases waiting for it, nearest deadline first) and the search.
     Staff see their office's cases; a citizen sees their own, from every service."""
     message = case_pb2.ListCasesRequest(

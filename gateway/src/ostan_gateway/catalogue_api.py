@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ostan_gateway import schemas
@@ -24,6 +24,7 @@ from ostan_gateway.listing import (
     page,
 )
 from ostan_gateway.problems import Problem
+from ostan_gateway.query import QueryModel
 from ostan_gateway.search import query_terms
 from ostan_kit.catalogue.entries import json_schema
 
@@ -89,6 +90,10 @@ class SearchParams(FilterParams):
     limit: int = Field(20, ge=1, le=200, description="Entries per page")
 
 
+LIST_QUERY = QueryModel(ListParams)
+SEARCH_QUERY = QueryModel(SearchParams)
+
+
 def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), media_type=JSON, headers=headers)
 
@@ -96,10 +101,11 @@ def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> Respon
 @router.get(
     "/v1/catalogue",
     responses={200: {"model": schemas.CatalogueList}, 304: {"description": "Not modified since the ETag given"}},
+    openapi_extra=LIST_QUERY.openapi,
 )
 async def list_catalogue(
     request: Request,
-    params: Annotated[ListParams, Query()],
+    params: Annotated[ListParams, Depends(LIST_QUERY)],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Every office service's entries, filtered, sorted and a page at a time. A service that does
@@ -124,8 +130,10 @@ async def list_catalogue(
     return Response(snap.rendered(key, render), media_type=JSON, headers=headers)
 
 
-@router.get("/v1/catalogue/search", responses={200: {"model": schemas.SearchResult}})
-async def search_catalogue(request: Request, params: Annotated[SearchParams, Query()]) -> Response:
+@router.get(
+    "/v1/catalogue/search", responses={200: {"model": schemas.SearchResult}}, openapi_extra=SEARCH_QUERY.openapi
+)
+async def search_catalogue(request: Request, params: Annotated[SearchParams, Depends(SEARCH_QUERY)]) -> Response:
     """Entries with every word of ``q``, ranked: title before goal before documents. Arabic or
     Persian letters, ZWNJ or none, diacritics and any digit script find the same entries."""
     chosen = params.filters(request)

@@ -8,7 +8,7 @@ import json
 from datetime import UTC
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ostan.common.v1 import event_contracts_pb2
@@ -16,6 +16,7 @@ from ostan.governor.v1 import register_pb2
 from ostan_gateway.auth import CurrentCaller
 from ostan_gateway.cases_api import ServiceName
 from ostan_gateway.problems import Problem
+from ostan_gateway.query import QueryModel
 from ostan_gateway.schemas import Instant
 from ostan_gateway.services import Services
 from ostan_kit.messaging import asyncapi
@@ -107,8 +108,11 @@ class BreachQuery(BaseModel):
     cursor: str | None = Field(None, max_length=40)
 
 
-@router.get("/v1/sla-breaches", response_model=SlaBreachList)
-async def sla_breaches(request: Request, who: CurrentCaller, query: Annotated[BreachQuery, Query()]) -> dict[str, Any]:
+BREACH_QUERY = QueryModel(BreachQuery)
+
+
+@router.get("/v1/sla-breaches", response_model=SlaBreachList, openapi_extra=BREACH_QUERY.openapi)
+async def sla_breaches(request: Request, who: CurrentCaller, query: Annotated[BreachQuery, Depends(BREACH_QUERY)]) -> dict[str, Any]:
     """The province-wide register of SLA breaches and escalations, newest first, kept by the
     governor's service from every office's events. Staff with the ``supervisor`` role: in the
     governor's offices every service's, elsewhere their own service's."""
