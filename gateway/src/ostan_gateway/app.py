@@ -32,6 +32,7 @@ from ostan_gateway.services import Services, channel_credentials
 from ostan_gateway.settings import GatewaySettings
 from ostan_gateway.web import pages
 from ostan_kit.catalogue.entries import load_organisation
+from ostan_kit.runtime import heap
 from ostan_kit.runtime.telemetry import instrument_fastapi
 from ostan_kit.security.assertions import AssertionSigner, load_private_key
 
@@ -79,6 +80,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.processes = processes_api.ProcessAggregate(
             services, settings.catalogue_deadline, settings.catalogue_ttl_seconds
         )
+        heap.settle()
         yield
         await services.close()
 

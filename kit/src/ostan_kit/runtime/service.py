@@ -47,7 +47,7 @@ from ostan_kit.messaging.outbox import OutboxRelay
 from ostan_kit.persistence.db import Database
 from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.processes.definitions import load_processes
-from ostan_kit.runtime import metrics, telemetry
+from ostan_kit.runtime import heap, metrics, telemetry
 from ostan_kit.runtime.logs import configure_logging
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.runtime.servicers import (
@@ -392,6 +392,7 @@ async def serve(settings: ServiceSettings, layout: ServiceLayout, extensions: Se
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await service.start()
+    heap.settle()
     await stop.wait()
     log.info("stopping")
     await service.stop()
