@@ -1,5 +1,6 @@
-"""The web inbox's SLA countdown: on time, warning once 80% of the state's time is used, breach
-once the deadline passed (or the service escalated it)."""
+"""The web pages' own logic: the inbox's SLA countdown (on time, warning once 80% of the state's
+time is used, breach once the deadline passed or the service escalated it), dates and figures as
+shown, and form values typed as the process schema says."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ostan_gateway.web.i18n import jalali
-from ostan_gateway.web.pages import duration, share, sla
+from ostan_gateway.web.pages import duration, form_data, share, sla
 
 ENTERED = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 DUE = ENTERED + timedelta(hours=100)
@@ -52,3 +53,12 @@ def test_the_office_page_shows_compliance_as_a_percentage():
     assert share(0.875, "fa") == "۸۸٪"
     assert share(1.0, "en") == "100%"
     assert share(None, "fa") == "—"
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [("۱۲", 12), ("-3", -3), ("١٠", 10), ("--5", "--5"), ("²", "²"), ("1" * 30, "1" * 30), ("دوازده", "دوازده")],
+)
+def test_a_whole_number_field_is_sent_as_a_number_or_as_typed_for_the_service_to_refuse(typed, sent):
+    schema = {"properties": {"count": {"type": "integer"}}}
+    assert form_data(schema, {"count": typed}) == {"count": sent}

@@ -11,6 +11,7 @@ them for the user.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from ostan_gateway.problems import Problem
 from ostan_gateway.search import query_terms
 from ostan_gateway.web.i18n import STRINGS, jalali, persian_digits
 from ostan_kit.runtime.errors import Unauthenticated
+from ostan_kit.text.persian import ascii_digits
 from ostan_kit.text.tracking import normalise_code
 
 HERE = Path(__file__).parent
@@ -37,6 +39,7 @@ TOKEN_COOKIE = "ostan_token"
 LANG_COOKIE = "ostan_lang"
 SESSION_SECONDS = 8 * 3600
 MAX_UPLOAD_FIELDS = 20
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["jalali"] = lambda value, lang="fa": jalali(value, lang)
@@ -247,8 +250,9 @@ def form_data(schema: dict[str, Any], form: Any) -> dict[str, Any]:
             items = [line.strip() for line in raw.splitlines() if line.strip()]
             data[name] = items if prop.get("items", {}).get("type") != "object" else []
         elif kind == "integer":
-            digits = raw.translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789"))
-            data[name] = int(digits) if digits.lstrip("-").isdigit() else raw
+            digits = ascii_digits(raw)
+            # Not a whole number: passed on as typed, for the service to name the field.
+            data[name] = int(digits) if WHOLE_NUMBER.fullmatch(digits) else raw
         else:
             data[name] = raw
     return data
@@ -424,11 +428,14 @@ async def case_act(request: Request, code: str, action: str) -> Response:
     data = form_data(spec["fields"], form) if spec else {}
     struct = Struct()
     struct.update(data)
+    version = ascii_digits(str(form.get("version", "0")).strip()) or "0"
+    if not version.isascii() or not version.isdigit() or len(version) > 18:
+        return back(f"/cases/{code}", error="the case's version is not a whole number")
     try:
         await cases_api._call(
             request, caller, service, "Act",
             case_pb2.ActRequest(
-                code=code, action=action, expected_version=int(str(form.get("version", "0")) or 0),
+                code=code, action=action, expected_version=int(version),
                 comment=str(form.get("comment", "")), data=struct,
                 idempotency_key=str(form.get("idempotency_key", "")) or str(uuid.uuid4()),
             ),
