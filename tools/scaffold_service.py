@@ -37,7 +37,7 @@ namespaces = false
 
 # The office's data travels inside its package: its catalogue, process definitions and migrations.
 [tool.setuptools.package-data]
-{package} = ["catalogue/*.yaml", "processes/*.yaml", "migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]
+{package} = ["catalogue/*.yaml", "processes/*.yaml", "inquiries/*.yaml", "migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]
 ''',
     "src/{package}/__init__.py": '''"""The {name} office service: its catalogue, processes and migrations are data inside this package."""
 ''',
@@ -164,6 +164,29 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0004_downgrade()
 ''',
+    "src/{package}/migrations/versions/0005_audit_log.py": '''"""The hash-chained audit log of inquiries, answers, refusals, case transitions and reads; the
+outbound inquiries of case steps.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from ostan_kit.persistence.migrations import chassis_0005_downgrade, chassis_0005_upgrade
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    chassis_0005_upgrade()
+
+
+def downgrade() -> None:
+    chassis_0005_downgrade()
+''',
+    "src/{package}/inquiries/.keep": "",
     "src/{package}/catalogue/.keep": "",
     "src/{package}/processes/generic-request.yaml": """# The generic request this service runs for catalogue entries with external clients and no
 # definition of their own: kit's shared definition, pinned. Kit keeps every version, so moving

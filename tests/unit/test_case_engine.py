@@ -12,7 +12,14 @@ from sqlalchemy import select
 from ostan.common.v1 import case_pb2
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
 from ostan_kit.cases.engine import CaseEngine
-from ostan_kit.persistence.models import CaseAuditRow, CaseHistoryRow, CaseRow, CaseTimerRow, IdempotencyRow, OutboxRow
+from ostan_kit.persistence.models import (
+    AuditRecordRow,
+    CaseHistoryRow,
+    CaseRow,
+    CaseTimerRow,
+    IdempotencyRow,
+    OutboxRow,
+)
 from ostan_kit.processes.definitions import load_processes
 from ostan_kit.runtime.errors import (
     Conflict,
@@ -47,7 +54,7 @@ JPEG = b"\xff\xd8\xff photo"
 
 
 async def counts(engine) -> list[int]:
-    return [await count_rows(engine, t) for t in (CaseRow, CaseHistoryRow, CaseAuditRow, IdempotencyRow, OutboxRow)]
+    return [await count_rows(engine, t) for t in (CaseRow, CaseHistoryRow, AuditRecordRow, IdempotencyRow, OutboxRow)]
 
 
 async def started(engine, actor=CLERK, key="start-1"):

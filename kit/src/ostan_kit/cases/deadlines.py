@@ -160,4 +160,4 @@ class TimerFiring:
                 case.updated_at = now
                 detail["escalated_to"] = definition.supervisor_role
             change = Change(SYSTEM, "system", "sla", EVENTS[timer.kind], case.state, now)
-            record(session, self.service, case, change, detail)
+            await record(session, self.service, case, change, detail)

@@ -22,6 +22,7 @@ from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import case_pb2
+from ostan_kit.audit.chain import append
 from ostan_kit.cases.access import Access, stale
 from ostan_kit.cases.children import ChildCases, summary
 from ostan_kit.cases.deadlines import Deadlines, TimerFiring
@@ -160,7 +161,9 @@ class CaseEngine:
 
     async def get(self, actor: Actor, code: str) -> case_pb2.Case:
         async with self.database.session() as session:
-            return await self.view(session, await self._load(session, actor, code))
+            view = await self.view(session, await self._load(session, actor, code))
+        await self._read_by(actor, view.code, "case")
+        return view
 
     async def history(self, actor: Actor, code: str) -> list[case_pb2.HistoryEntry]:
         async with self.database.session() as session:
@@ -168,7 +171,18 @@ class CaseEngine:
             rows = await session.scalars(
                 select(CaseHistoryRow).where(CaseHistoryRow.case_id == case.id).order_by(CaseHistoryRow.id)
             )
-            return [history_entry(row) for row in rows]
+            entries = [history_entry(row) for row in rows]
+        await self._read_by(actor, case.code, "history")
+        return entries
+
+    async def _read_by(self, actor: Actor, code: str, what: str) -> None:
+        """Staff reads of a case go into the audit chain (an applicant reading their own does not)."""
+        if actor.kind != "staff":
+            return
+        async with self.database.transaction() as session:
+            await append(
+                session, at=self.clock(), kind="case.read", actor=actor, about=code, detail={"read": what}
+            )
 
     async def document(self, actor: Actor, code: str, sha256: str) -> tuple[case_pb2.CaseDocument, bytes]:
         """One of the case's documents and its content, for whoever may see the case."""
@@ -286,7 +300,7 @@ class CaseEngine:
             await session.flush()
             self.deadlines.enter_state(session, case, definition, now)
             self.deadlines.start_process(session, case, definition, now)
-            record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored)
+            await record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored)
             return await self.view(session, case), code
 
         # Who may start it was checked above, for a first call and a replay alike.
@@ -366,7 +380,7 @@ class CaseEngine:
                     )
                 )
             change = Change(actor, role, action.name, action.event_name, from_state, now, text)
-            record(session, self.service, case, change, fields)
+            await record(session, self.service, case, change, fields)
             await self.children.carry(session, carried, case, change)
             if action.opens:
                 await self.children.open(session, case, action, children, change)
@@ -425,7 +439,7 @@ class CaseEngine:
             await advance(session, case, now)
             role = self.access.acting_role(actor, case, [APPLICANT, *actor.roles]) or ""
             detail = {"kind": kind, "sha256": sha256, "size": len(content), "content_type": content_type}
-            record(session, self.service, case, Change(actor, role, "attach", "document-attached", case.state, now), detail)
+            await record(session, self.service, case, Change(actor, role, "attach", "document-attached", case.state, now), detail)
             await session.flush()
             view = await self.view(session, case)
             document = next(d for d in reversed(view.documents) if d.sha256 == sha256 and d.kind == kind)

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ostan.common.v1 import events_pb2
+from ostan_kit.audit.chain import append
 from ostan_kit.cases.access import stale
 from ostan_kit.messaging.outbox import add_event
-from ostan_kit.persistence.models import CaseAuditRow, CaseHistoryRow, CaseRow
+from ostan_kit.persistence.models import CaseHistoryRow, CaseRow
 from ostan_kit.security.actors import Actor
 from ostan_kit.text.persian import to_jalali
 
@@ -48,8 +49,9 @@ async def advance(session: AsyncSession, case: CaseRow, now: datetime, **changes
         set_committed_value(case, name, value)
 
 
-def record(session: AsyncSession, service: str, case: CaseRow, change: Change, detail: dict[str, Any]) -> None:
-    """History, audit and the CloudEvent of one change, in the caller's transaction."""
+async def record(session: AsyncSession, service: str, case: CaseRow, change: Change, detail: dict[str, Any]) -> None:
+    """History, the audit chain's record and the CloudEvent of one change, in the caller's
+    transaction."""
     session.add(
         CaseHistoryRow(
             case_id=case.id,
@@ -64,18 +66,21 @@ def record(session: AsyncSession, service: str, case: CaseRow, change: Change, d
             at=change.at,
         )
     )
-    session.add(
-        CaseAuditRow(
-            case_id=case.id,
-            at=change.at,
-            actor_id=change.actor.subject,
-            actor_kind=change.actor.kind,
-            actor_role=change.role,
-            operation=change.action,
-            detail={
-                "event": change.event, "from": change.from_state, "to": case.state, "version": case.version, **detail
-            },
-        )
+    await append(
+        session,
+        at=change.at,
+        kind="case.transition",
+        actor=change.actor,
+        about=case.code,
+        detail={
+            "operation": change.action,
+            "role": change.role,
+            "event": change.event,
+            "from": change.from_state,
+            "to": case.state,
+            "version": case.version,
+            **detail,
+        },
     )
     message = events_pb2.CaseEvent(
         case_code=case.code,

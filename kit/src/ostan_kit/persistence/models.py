@@ -110,21 +110,6 @@ class OutboxRow(Base):
     __table_args__ = (Index("ix_outbox_unpublished", "published_at", "created_at"),)
 
 
-class CaseAuditRow(Base):
-    """Who did what to a case, committed with the change."""
-
-    __tablename__ = "case_audit"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    actor_id: Mapped[str] = mapped_column(String(64))
-    actor_kind: Mapped[str] = mapped_column(String(16))
-    actor_role: Mapped[str] = mapped_column(String(64))
-    operation: Mapped[str] = mapped_column(String(64))
-    detail: Mapped[dict] = mapped_column(JSON)
-
-
 class CaseDocumentRow(Base):
     __tablename__ = "case_documents"
 
@@ -166,3 +151,31 @@ class CaseTimerRow(Base):
     fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_case_timers_due", "fired_at", "fire_at"),)
+
+
+class AuditRecordRow(Base):
+    """One record of the service's hash-chained audit log (``ostan_kit.audit``): append only."""
+
+    __tablename__ = "audit_log"
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # e.g. case.transition, case.read, inquiry.answered, inquiry.refused
+    kind: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200))
+    # What the record is about: a case code, or an inquiry type and its subject.
+    about: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict] = mapped_column(JSON)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The chain's head: one row, locked by every append so that appends are serialised."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    published_sequence: Mapped[int] = mapped_column(Integer)

@@ -17,10 +17,22 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc, process_pb2, process_pb2_grpc
+from ostan.common.v1 import (
+    case_pb2,
+    case_pb2_grpc,
+    catalogue_pb2,
+    catalogue_pb2_grpc,
+    inquiry_pb2,
+    inquiry_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
+from ostan_kit.audit.chain import AuditChain
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.catalogue.entries import load_catalogue
+from ostan_kit.inquiries.desk import InquiryDesk
+from ostan_kit.inquiries.types import load_inquiry_types
 from ostan_kit.messaging.bus import Bus
 from ostan_kit.messaging.outbox import OutboxRelay
 from ostan_kit.persistence.db import Database
@@ -28,7 +40,13 @@ from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.processes.definitions import load_processes
 from ostan_kit.runtime.logs import configure_logging
 from ostan_kit.runtime.registry import SERVICES
-from ostan_kit.runtime.servicers import CallerInterceptor, CaseServicer, CatalogueServicer, ProcessServicer
+from ostan_kit.runtime.servicers import (
+    CallerInterceptor,
+    CaseServicer,
+    CatalogueServicer,
+    InquiryServicer,
+    ProcessServicer,
+)
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
 from ostan_kit.runtime.telemetry import configure_tracing
 from ostan_kit.security.assertions import AssertionVerifier, load_public_key
@@ -45,6 +63,7 @@ ENVELOPE_BYTES = 1 << 20
 CATALOGUE = catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name
 CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 PROCESSES = process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name
+INQUIRIES = inquiry_pb2.DESCRIPTOR.services_by_name["InquiryService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -69,6 +88,10 @@ class ServiceLayout:
     @property
     def processes(self) -> Path:
         return self.root / "processes"
+
+    @property
+    def inquiries(self) -> Path:
+        return self.root / "inquiries"
 
     @property
     def migrations(self) -> Path:
@@ -99,6 +122,13 @@ class OfficeService:
             LocalDocumentStore(settings.resolved_documents_dir),
             WorkingCalendar.from_names(settings.weekend),
         )
+        self.inquiries = InquiryDesk(
+            settings.service,
+            self.database,
+            self.engine.book,
+            load_inquiry_types(layout.inquiries, self.engine.book),
+        )
+        self.audit = AuditChain(settings.service, self.database)
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
@@ -152,16 +182,17 @@ class OfficeService:
         process_pb2_grpc.add_ProcessServiceServicer_to_server(
             ProcessServicer(self.settings.service, self.engine.book), self.server
         )
+        inquiry_pb2_grpc.add_InquiryServiceServicer_to_server(InquiryServicer(self.inquiries), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if self.settings.reflection:
             reflection.enable_server_reflection(
-                (CATALOGUE, CASES, PROCESSES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+                (CATALOGUE, CASES, PROCESSES, INQUIRIES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
             )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = self._listen(address)
         if not self.port:
             raise RuntimeError(f"cannot listen on {address}")
-        for name in ("", CATALOGUE, CASES, PROCESSES):
+        for name in ("", CATALOGUE, CASES, PROCESSES, INQUIRIES):
             await self.health.set(name, NOT_SERVING)
         # The catalogue and the processes are served from memory: they need neither the
         # database nor the bus.
@@ -192,17 +223,25 @@ class OfficeService:
             bus_ok = self.bus.connected
             if (database_ok, bus_ok) != last:
                 await self.health.set(CASES, SERVING if database_ok else NOT_SERVING)
+                await self.health.set(INQUIRIES, SERVING if database_ok else NOT_SERVING)
                 await self.health.set("", SERVING if database_ok and bus_ok else NOT_SERVING)
                 log.info("health", extra={"database": database_ok, "bus": bus_ok})
                 last = (database_ok, bus_ok)
             await asyncio.sleep(self.settings.health_interval_seconds)
 
     async def _fire_timers(self) -> None:
-        """SLA warnings and breaches come due in the service's own database; it fires them."""
+        """SLA warnings and breaches come due in the service's own database; it fires them. The
+        audit chain's head, when it has moved, is published on the same round."""
+        head_published = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 if await self.engine.fire_due_timers():
                     self.relay.wake()
+                if loop.time() - head_published >= self.settings.audit_head_seconds:
+                    if await self.audit.publish_head():
+                        self.relay.wake()
+                    head_published = loop.time()
             except Exception as error:  # the database may be away: try again next round
                 log.warning("SLA timers not fired this round", extra={"error": str(error)})
             await asyncio.sleep(self.settings.timer_poll_seconds)

@@ -1,5 +1,6 @@
-"""The gRPC services every office service serves: its catalogue and its cases, and the guard
-that lets only callers the gateway vouched for reach anything but the catalogue and health."""
+"""The gRPC services every office service serves: its catalogue, its cases and its inquiries,
+and the guard that lets only callers the gateway vouched for reach anything but the catalogue
+and health."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ from collections.abc import Callable
 import grpc
 from google.protobuf import json_format
 
-from ostan.common.v1 import case_pb2, case_pb2_grpc, catalogue_pb2, catalogue_pb2_grpc, process_pb2, process_pb2_grpc
+from ostan.common.v1 import (
+    case_pb2,
+    case_pb2_grpc,
+    catalogue_pb2,
+    catalogue_pb2_grpc,
+    inquiry_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
 from ostan_kit.cases.engine import Answer, CaseEngine
 from ostan_kit.catalogue.entries import CatalogueEntry
+from ostan_kit.inquiries.desk import InquiryDesk
 from ostan_kit.processes.definitions import ProcessBook, ProcessDefinition
 from ostan_kit.processes.schema import describe
 from ostan_kit.runtime.errors import (
@@ -208,6 +218,19 @@ def process_message(definition: ProcessDefinition, service: str) -> process_pb2.
         catalogue=list(definition.catalogue),
         detail_json=json.dumps(describe(definition, service), ensure_ascii=False, separators=(",", ":")),
     )
+
+
+class InquiryServicer(inquiry_pb2_grpc.InquiryServiceServicer):
+    def __init__(self, desk: InquiryDesk) -> None:
+        self.desk = desk
+
+    @rpc_method
+    async def ListInquiryTypes(self, request, context):  # noqa: N802
+        return self.desk.listing
+
+    @rpc_method
+    async def AskInquiry(self, request, context):  # noqa: N802
+        return await self.desk.ask(actor_of(context), request)
 
 
 _CALLER: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("ostan_caller", default=None)

@@ -51,6 +51,8 @@ class ServiceSettings(BaseSettings):
     # The largest gRPC message the server receives or sends; by default the service's largest
     # document (from its process definitions) plus room for the rest of the call.
     max_message_bytes: int | None = Field(default=None, gt=0)
+    # How often the audit chain's head is published (when it has moved since the last time).
+    audit_head_seconds: float = Field(default=60.0, gt=0)
 
     @property
     def resolved_database_url(self) -> str:
