@@ -54,7 +54,7 @@ def _shape(service: Path) -> set[str]:
 def _is_data(path: str) -> bool:
     """The office's own catalogue entries and process definitions (in its package), or its tests."""
     parts = path.split("/")
-    return parts[0] == "tests" or (parts[0] == "src" and len(parts) > 3 and parts[2] in ("catalogue", "processes"))
+    return parts[0] == "tests" or (parts[0] == "src" and len(parts) > 3 and parts[2] in ("catalogue", "processes", "inquiries"))
 
 
 def test_the_services_are_built_from_one_template():

@@ -13,13 +13,15 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from ostan_gateway import cases_api, catalogue_api, problems, processes_api, schemas
+from ostan_gateway import cases_api, catalogue_api, inquiries_api, problems, processes_api, schemas
 from ostan_gateway.auth import JwksKeys, TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
+from ostan_gateway.inquiries import InquiryDesk, InquiryDirectory, RateLimiter
 from ostan_gateway.limits import BodyLimit
 from ostan_gateway.problems import AllowedMethods, Problem, UnexpectedErrors
 from ostan_gateway.services import Services, channel_credentials
 from ostan_gateway.settings import GatewaySettings
+from ostan_gateway.signing import AnswerSigner
 from ostan_kit.catalogue.entries import load_organisation
 from ostan_kit.security.assertions import AssertionSigner, load_private_key
 
@@ -49,6 +51,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     token_verifier = TokenVerifier(
         secret, jwks=jwks, jwks_issuer=settings.jwks_issuer, jwks_audience=settings.jwks_audience
     )
+    answer_signer = AnswerSigner.from_folder(settings.inquiry_keys(), create=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +65,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         app.state.processes = processes_api.ProcessAggregate(
             services, settings.catalogue_deadline, settings.catalogue_ttl_seconds
+        )
+        app.state.inquiries = InquiryDesk(
+            services,
+            InquiryDirectory(services, settings.inquiry_deadline, settings.inquiry_types_ttl_seconds),
+            answer_signer,
+            settings.inquiry_deadline,
+            RateLimiter(settings.inquiry_rate_per_minute),
         )
         yield
         await services.close()
@@ -100,6 +110,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(catalogue_api.router)
     app.include_router(cases_api.router)
     app.include_router(processes_api.router)
+    app.include_router(inquiries_api.router)
 
     def openapi() -> dict:
         if app.openapi_schema is None:

@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import propagate
 
-from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc, process_pb2_grpc
+from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc, inquiry_pb2_grpc, process_pb2_grpc
 from ostan_gateway.problems import from_remote
 from ostan_kit.runtime.errors import describe
 from ostan_kit.security.actors import Actor
@@ -40,6 +40,7 @@ class ServiceClient:
     catalogue: catalogue_pb2_grpc.CatalogueServiceStub
     cases: case_pb2_grpc.CaseServiceStub
     processes: process_pb2_grpc.ProcessServiceStub
+    inquiries: inquiry_pb2_grpc.InquiryServiceStub
     health: health_pb2_grpc.HealthStub
 
 
@@ -82,6 +83,7 @@ class Services:
                 catalogue=catalogue_pb2_grpc.CatalogueServiceStub(channel),
                 cases=case_pb2_grpc.CaseServiceStub(channel),
                 processes=process_pb2_grpc.ProcessServiceStub(channel),
+                inquiries=inquiry_pb2_grpc.InquiryServiceStub(channel),
                 health=health_pb2_grpc.HealthStub(channel),
             )
 

@@ -44,7 +44,7 @@ EXAMPLES = """\
 examples:
   python -m ostan_gateway.tokens staff --office foreign-nationals --role clerk --name "Sara Ahmadi"
   python -m ostan_gateway.tokens citizen --national-code 0084575948 --name "Ali Rezaei"
-  python -m ostan_gateway.tokens agency --agency police --role inquirer
+  python -m ostan_gateway.tokens agency --agency police
 """
 
 
@@ -98,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
     agency = kinds.add_parser("agency", help="another agency's system", description="A token for an agency system.")
     agency.add_argument("--agency", required=True, help="the agency slug, e.g. police")
     agency.add_argument(
-        "--role", dest="roles", action="append", required=True, metavar="ROLE", help="a role (repeat for more)"
+        "--role", dest="roles", action="append", metavar="ROLE", help="a role (repeat for more; default inquirer)"
     )
     agency.add_argument("--subject", default="", help="the system's id (default: the agency slug)")
     agency.add_argument("--name", default="", help="display name (default: the agency slug)")
@@ -115,7 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         claims = dict(subject=args.national_code, name=args.name, roles=["applicant"])
     else:
         claims = dict(
-            subject=args.subject or args.agency, name=args.name or args.agency, roles=args.roles, agency=args.agency
+            subject=args.subject or args.agency,
+            name=args.name or args.agency,
+            roles=args.roles or ["inquirer"],
+            agency=args.agency,
         )
     try:
         token = issue_token(secret, kind=args.kind, ttl_seconds=args.ttl, **claims)

@@ -186,6 +186,19 @@ def read_inquiry_type(path: Path, book: ProcessBook | None = None) -> InquiryTyp
                 raise InquiryDefinitionError(
                     f"{path}:{_line(node, 'answered_from')}: answered_from: {process!r} is not a process of the service"
                 )
+        # A data.<field> answer names a field of the form or of an action of those processes.
+        known: set[str] = set()
+        for process in kind.answered_from.processes:
+            definition = book.latest[process]
+            known.update(definition.fields)
+            for action in definition.actions:
+                known.update(action.fields)
+        for name, field in kind.fields.items():
+            if field.source.startswith("data.") and kind.answered_from.processes and field.source[5:] not in known:
+                raise InquiryDefinitionError(
+                    f"{path}:{_line(node, 'fields')}: fields.{name}: {field.source!r} is no field of "
+                    f"{', '.join(kind.answered_from.processes)}"
+                )
     return kind
 
 
