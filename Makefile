@@ -11,7 +11,7 @@ PROTOS := $(shell find proto/ostan -name '*.proto')
 PACKAGES := proto/python kit gateway tools/devstack $(wildcard services/*)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions clean
+.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions bench-inquiries clean
 
 run: setup
 	$(BIN)/python -m ostan_devstack run
@@ -39,7 +39,7 @@ lint: setup
 	cd proto && ../$(BIN)/buf lint
 	$(BIN)/ruff check .
 
-bench: bench-catalogue bench-search bench-cases bench-assertions
+bench: bench-catalogue bench-search bench-cases bench-assertions bench-inquiries
 
 bench-catalogue: setup
 	$(BIN)/python bench/catalogue.py
@@ -52,6 +52,9 @@ bench-cases: setup
 
 bench-assertions: setup
 	$(BIN)/python bench/assertions.py
+
+bench-inquiries: setup
+	$(BIN)/python bench/inquiries.py
 
 clean:
 	rm -rf $(VENV) proto/python/ostan $(GENERATED)
