@@ -31,9 +31,16 @@ from ostan_kit.cases.idempotency import Answer, Idempotency, check_key, request_
 from ostan_kit.cases.projection import case_view, document_message, history_entry
 from ostan_kit.cases.records import Change, advance, record
 from ostan_kit.catalogue.entries import CatalogueEntry
+from ostan_kit.inquiries.outbound import OutboundInquiry, inquiry_summary, send_inquiries
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import CaseCommentRow, CaseDocumentRow, CaseHistoryRow, CaseRow, CaseSequenceRow
-from ostan_kit.processes.definitions import DefinitionError, ProcessBook, ProcessDefinition, check_guards
+from ostan_kit.processes.definitions import (
+    INQUIRY_SUMMARY,
+    DefinitionError,
+    ProcessBook,
+    ProcessDefinition,
+    check_guards,
+)
 from ostan_kit.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.security.actors import APPLICANT, Actor
@@ -72,8 +79,11 @@ class CaseEngine:
         calendar: WorkingCalendar,
         clock: Callable[[], datetime] = utcnow,
         offices: set[str] | None = None,
+        outbound: dict[str, OutboundInquiry] | None = None,
     ) -> None:
         self.service = service
+        # What the steps ask other agencies (inquiries/outbound.yaml); without it none are sent.
+        self.outbound = outbound or {}
         self.prefix = SERVICES[service].code_prefix
         self.database = database
         self.book = book
@@ -356,7 +366,10 @@ class CaseEngine:
                     f"{action.name} needs a comment", [FieldViolation("comment", "is required for this action")]
                 )
             now = self.clock()
-            check_guards(action.guards, {**case.data, **fields}, now)
+            values = {**case.data, **fields}
+            if any(guard.kind.startswith("inquiries-") for guard in action.guards):
+                values[INQUIRY_SUMMARY] = await inquiry_summary(session, case)
+            check_guards(action.guards, values, now)
             await require_documents(session, case, action)
             if expected_version and expected_version != case.version:
                 raise stale(case)
@@ -384,6 +397,8 @@ class CaseEngine:
             await self.children.carry(session, carried, case, change)
             if action.opens:
                 await self.children.open(session, case, action, children, change)
+            if action.inquiries and self.outbound:
+                await send_inquiries(session, self.service, case, action, self.outbound, actor, now)
             return await self.view(session, case), case.code
 
         async def authorise() -> None:

@@ -205,7 +205,8 @@ def read_inquiry_type(path: Path, book: ProcessBook | None = None) -> InquiryTyp
 def load_inquiry_types(folder: Path | None, book: ProcessBook | None = None) -> dict[str, InquiryType]:
     """The shared types of kit and the service's own, by id; a duplicate id is an error."""
     found: dict[str, InquiryType] = {}
-    paths = sorted(SHARED.glob("*.yaml")) + (sorted(folder.glob("*.yaml")) if folder and folder.is_dir() else [])
+    own = sorted(path for path in folder.glob("*.yaml") if path.name != "outbound.yaml") if folder and folder.is_dir() else []
+    paths = sorted(SHARED.glob("*.yaml")) + own
     for path in paths:
         kind = read_inquiry_type(path, book if path.parent != SHARED else None)
         if kind.id in found:

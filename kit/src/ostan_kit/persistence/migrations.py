@@ -285,7 +285,8 @@ def chassis_0004_downgrade() -> None:
 
 def chassis_0005_upgrade() -> None:
     """The hash-chained audit log and its head; the case audit rows written before move into the
-    chain, oldest first, and their table goes (the chain is the audit from now on)."""
+    chain, oldest first, and their table goes (the chain is the audit from now on). The outbound
+    inquiries of case steps and their answers."""
     from ostan_kit.audit.chain import GENESIS, record_hash, rfc8785_safe
 
     records = op.create_table(
@@ -335,9 +336,27 @@ def chassis_0005_upgrade() -> None:
         op.bulk_insert(records, moved)
     op.bulk_insert(head, [{"id": 1, "sequence": len(moved), "hash": previous, "published_sequence": 0}])
     op.drop_table("case_audit")
+    op.create_table(
+        "case_inquiries",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+        sa.Column("inquiry", sa.String(100), nullable=False),
+        sa.Column("agency", sa.String(64), nullable=False),
+        sa.Column("request_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("subjects", sa.JSON, nullable=False),
+        sa.Column("state", sa.String(64), nullable=False),
+        _timestamp("sent_at"),
+        _timestamp("answered_at", nullable=True),
+        sa.Column("verdict", sa.String(16), nullable=True),
+        sa.Column("answer", sa.JSON, nullable=True),
+        sa.Column("signature", sa.Text, nullable=True),
+        sa.Column("late", sa.Boolean, nullable=False),
+    )
+    op.create_index("ix_case_inquiries_case_id", "case_inquiries", ["case_id"])
 
 
 def chassis_0005_downgrade() -> None:
+    op.drop_table("case_inquiries")
     op.create_table(
         "case_audit",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -179,3 +179,26 @@ class AuditHeadRow(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
     published_sequence: Mapped[int] = mapped_column(Integer)
+
+
+class CaseInquiryRow(Base):
+    """An inquiry a case step sent to an agency, and its answer once it came (late or not)."""
+
+    __tablename__ = "case_inquiries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    inquiry: Mapped[str] = mapped_column(String(100))
+    agency: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(36), unique=True)
+    subjects: Mapped[list] = mapped_column(JSON)
+    # The state the case waited in for the answer.
+    state: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # positive, negative or refused
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    answer: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    signature: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Answered after the case left the state that waited for it.
+    late: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -32,6 +32,7 @@ from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.catalogue.entries import load_catalogue
 from ostan_kit.inquiries.desk import InquiryDesk
+from ostan_kit.inquiries.outbound import AnswerIntake, consume_answers, load_outbound
 from ostan_kit.inquiries.types import load_inquiry_types
 from ostan_kit.messaging.bus import Bus
 from ostan_kit.messaging.outbox import OutboxRelay
@@ -114,13 +115,15 @@ class OfficeService:
             self.database, self.bus, batch=settings.outbox_batch, poll_seconds=settings.outbox_poll_seconds
         )
         self.catalogue = load_catalogue(settings.catalogue_dir or layout.catalogue)
+        book = load_processes(layout.processes)
         self.engine = CaseEngine(
             settings.service,
             self.database,
-            load_processes(layout.processes),
+            book,
             self.catalogue,
             LocalDocumentStore(settings.resolved_documents_dir),
             WorkingCalendar.from_names(settings.weekend),
+            outbound=load_outbound(layout.inquiries, book),
         )
         self.inquiries = InquiryDesk(
             settings.service,
@@ -134,6 +137,7 @@ class OfficeService:
         self.port = 0
         self._probe: asyncio.Task | None = None
         self._timers: asyncio.Task | None = None
+        self._answers: asyncio.Task | None = None
 
     def _assertion_verifier(self) -> AssertionVerifier | None:
         settings = self.settings
@@ -203,6 +207,10 @@ class OfficeService:
         self.relay.start()
         self._probe = asyncio.create_task(self._probe_dependencies(), name="health-probe")
         self._timers = asyncio.create_task(self._fire_timers(), name="sla-timers")
+        intake = AnswerIntake(self.settings.service, self.database, self.engine.clock)
+        self._answers = asyncio.create_task(
+            consume_answers(self.bus, intake, self.settings.service), name="inquiry-answers"
+        )
         log.info(
             "serving",
             extra={
@@ -250,7 +258,7 @@ class OfficeService:
         """Refuse new calls, let in-flight calls finish within the grace period, then close;
         every step is bounded, so a stuck connection cannot keep the process from exiting."""
         await self.health.enter_graceful_shutdown()
-        for task in (self._probe, self._timers):
+        for task in (self._probe, self._timers, self._answers):
             if task is not None:
                 task.cancel()
         if self.server is not None:

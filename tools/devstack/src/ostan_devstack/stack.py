@@ -31,6 +31,7 @@ from ostan_kit.security.assertions import ensure_key_pair
 
 GATEWAY = "gateway"
 NATS = "nats-server"
+AGENCIES = "agency-simulator"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -187,12 +188,18 @@ class Stack:
         )
         self._wait_for_port(GATEWAY, self.config.gateway_port)
 
+    def start_agencies(self, answers: Path | None = None) -> None:
+        """The agency simulator, answering case steps' inquiries as ``answers`` (or its own file) says."""
+        command = [sys.executable, "-m", "ostan_devstack.agencies", "--nats-url", self.config.nats_url]
+        self._spawn(AGENCIES, command + (["--answers", str(answers)] if answers else []), {})
+
     def start(self, ready_timeout: float = 90.0) -> None:
         """Start every part and wait until the gateway reports every service ready."""
         try:
             self.start_nats()
             for name in self.config.service_ports:
                 self.start_service(name)
+            self.start_agencies()
             self.start_gateway()
             self.wait_ready(ready_timeout)
         except BaseException:
@@ -201,7 +208,7 @@ class Stack:
 
     def stop(self) -> None:
         """Gateway first, then the services, then the bus: each gets SIGTERM, then SIGKILL."""
-        order = [GATEWAY, *SERVICES, NATS]
+        order = [GATEWAY, *SERVICES, AGENCIES, NATS]
         running = [name for name in order if name in self.processes]
         for name in running:
             if name == NATS:
@@ -258,6 +265,7 @@ class Stack:
                 for name in self.config.service_ports
             ),
             (NATS, self.config.nats_url, f"JetStream store {self.config.state_dir / 'nats'}"),
+            (AGENCIES, self.config.nats_url, "answers the inquiries of case steps"),
         ]
         width = max(len(row[0]) for row in rows)
         lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]

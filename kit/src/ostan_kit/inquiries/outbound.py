@@ -1,0 +1,236 @@
+"""Outbound inquiries: what a case step asks other agencies (an action's ``inquiries:``).
+
+Each name an action gives is defined in the service's ``inquiries/outbound.yaml``: the agencies
+asked and whom about. Entering the step stages one ``inquiry-requested`` event per agency in the
+outbox, in the transition's transaction, with a row that waits for the answer. An answer comes
+back as an ``InquiryAnswered`` event; ``record_answer`` keeps it on the case with its signature,
+in the history and the audit chain; a late answer is kept too (marked late), a second answer to
+the same request changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import uuid_utils
+import yaml
+from google.protobuf import json_format
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ostan.common.v1 import events_pb2
+from ostan_kit.audit.chain import append
+from ostan_kit.cases.records import Change, record
+from ostan_kit.inquiries.types import SLUG, InquiryDefinitionError, agencies
+from ostan_kit.messaging.outbox import add_event
+from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.models import CaseInquiryRow, CaseRow
+from ostan_kit.processes.definitions import Action, ProcessBook
+from ostan_kit.security.actors import Actor
+
+OUTBOUND_FILE = "outbound.yaml"
+VERDICTS = frozenset({"positive", "negative", "refused"})
+ANSWERS_STREAM = "OSTAN_INQUIRY_ANSWERS"
+ANSWERS_SUBJECTS = "ostan.inquiry-answers.>"
+
+
+def reply_subject(service: str, agency: str) -> str:
+    return f"ostan.inquiry-answers.{service}.{agency}"
+
+
+class OutboundInquiry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title_fa: str
+    agencies: list[str] = Field(min_length=1)
+    # applicant, code, or data.<field> (a national code or a list of them)
+    subjects: str = Field(pattern=r"^(applicant|code|data\.[a-z_]+)$")
+    source: str
+
+
+def load_outbound(folder: Path | None, book: ProcessBook) -> dict[str, OutboundInquiry]:
+    """The service's outbound inquiries; every name an action gives must be defined here."""
+    path = folder / OUTBOUND_FILE if folder else None
+    raw: dict[str, Any] = {}
+    if path is not None and path.is_file():
+        raw = (yaml.safe_load(path.read_text("utf-8")) or {}).get("outbound", {})
+    found: dict[str, OutboundInquiry] = {}
+    for name, body in raw.items():
+        try:
+            inquiry = OutboundInquiry.model_validate(body)
+        except ValidationError as error:
+            raise InquiryDefinitionError(f"{path}: outbound.{name}: {error.errors()[0]['msg']}") from error
+        if not re.match(SLUG, name):
+            raise InquiryDefinitionError(f"{path}: outbound.{name}: not a kebab-case name")
+        unknown = sorted(set(inquiry.agencies) - set(agencies()))
+        if unknown:
+            raise InquiryDefinitionError(f"{path}: outbound.{name}: unknown agencies {unknown}")
+        found[name] = inquiry
+    for slug in book.own():
+        definition = book.latest[slug]
+        for action in definition.actions:
+            for name in action.inquiries:
+                if name not in found:
+                    raise InquiryDefinitionError(
+                        f"{definition.origin}: action {action.name} sends the inquiry {name!r}, "
+                        f"which {path or 'inquiries/' + OUTBOUND_FILE} does not define"
+                    )
+    return found
+
+
+def subjects_of(inquiry: OutboundInquiry, case: CaseRow) -> list[str]:
+    if inquiry.subjects == "applicant":
+        return [case.applicant_id] if case.applicant_id else []
+    if inquiry.subjects == "code":
+        return [case.code]
+    value = case.data.get(inquiry.subjects[5:])
+    return [str(item) for item in value] if isinstance(value, list) else ([str(value)] if value else [])
+
+
+async def send_inquiries(
+    session: AsyncSession,
+    service: str,
+    case: CaseRow,
+    action: Action,
+    outbound: dict[str, OutboundInquiry],
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Stage the step's inquiries, one per agency, in the caller's transaction."""
+    for name in action.inquiries:
+        inquiry = outbound[name]
+        subjects = subjects_of(inquiry, case)
+        for agency in inquiry.agencies:
+            request_id = str(uuid_utils.uuid7())
+            session.add(
+                CaseInquiryRow(
+                    case_id=case.id, inquiry=name, agency=agency, request_id=request_id, subjects=subjects,
+                    state=case.state, sent_at=now, answered_at=None, verdict=None, answer=None, signature=None,
+                    late=False,
+                )
+            )
+            message = events_pb2.InquiryRequested(
+                request_id=request_id, service=service, process=case.process, case_code=case.code, inquiry=name,
+                title_fa=inquiry.title_fa, agency=agency, subjects=subjects,
+                reply_subject=reply_subject(service, agency),
+            )
+            message.requested_at.FromDatetime(now)
+            add_event(
+                session, service=service, subject=f"ostan.{service}.{case.process}.inquiry-requested",
+                ce_subject=case.code, message=message, time=now,
+            )
+            await append(
+                session, at=now, kind="inquiry.sent", actor=actor, about=case.code,
+                detail={"inquiry": name, "agency": agency, "request_id": request_id, "subjects": subjects},
+            )
+
+
+async def inquiry_summary(session: AsyncSession, case: CaseRow) -> dict[str, int]:
+    """What the guards ``inquiries-answered`` and ``inquiries-positive`` look at: the inquiries
+    sent from the case's current state, how many still wait and how many were not positive."""
+    rows = (
+        await session.scalars(
+            select(CaseInquiryRow).where(CaseInquiryRow.case_id == case.id, CaseInquiryRow.state == case.state)
+        )
+    ).all()
+    return {
+        "sent": len(rows),
+        "pending": sum(row.answered_at is None for row in rows),
+        "not_positive": sum(row.verdict not in (None, "positive") for row in rows),
+    }
+
+
+class AnswerIntake:
+    """Keeps the agencies' answers on their cases."""
+
+    def __init__(self, service: str, database: Database, clock: Callable[[], datetime]) -> None:
+        self.service = service
+        self.database = database
+        self.clock = clock
+
+    async def record_answer(self, answer: events_pb2.InquiryAnswered) -> str:
+        """``recorded``, ``late``, ``duplicate`` or ``unknown`` (no such request: dropped)."""
+        if answer.verdict not in VERDICTS:
+            raise ValueError(f"verdict {answer.verdict!r} is not one of {sorted(VERDICTS)}")
+        async with self.database.transaction() as session:
+            query = select(CaseInquiryRow).where(CaseInquiryRow.request_id == answer.request_id)
+            if not is_sqlite(self.database.url):
+                query = query.with_for_update()
+            row = await session.scalar(query)
+            if row is None or row.agency != answer.agency:
+                return "unknown"
+            if row.answered_at is not None:
+                return "duplicate"
+            case = await session.get(CaseRow, row.case_id)
+            assert case is not None
+            now = self.clock()
+            row.answered_at = now
+            row.verdict = answer.verdict
+            row.answer = json_format.MessageToDict(answer.answer)
+            row.signature = answer.signature
+            row.late = case.state != row.state or case.outcome is not None
+            agency = Actor(f"{answer.agency}-system", "agency", answer.agency, frozenset({"inquirer"}), agency=answer.agency)
+            detail = {
+                "inquiry": row.inquiry, "agency": answer.agency, "request_id": row.request_id,
+                "verdict": answer.verdict, "late": row.late, "signature": answer.signature,
+            }
+            await record(
+                session, self.service, case,
+                Change(agency, "agency", "inquiry-answer", "inquiry-answered", case.state, now, answer.verdict),
+                detail,
+            )
+            return "late" if row.late else "recorded"
+
+
+async def ensure_answers_stream(js: Any) -> None:
+    """The stream the agencies' answers land on (whoever comes first makes it)."""
+    from nats.js.api import StreamConfig
+    from nats.js.errors import NotFoundError
+
+    try:
+        await js.stream_info(ANSWERS_STREAM)
+    except NotFoundError:
+        await js.add_stream(StreamConfig(name=ANSWERS_STREAM, subjects=[ANSWERS_SUBJECTS]))
+
+
+async def consume_answers(bus: Any, intake: AnswerIntake, service: str, poll_seconds: float = 1.0) -> None:
+    """Pull this service's answers from the answers stream and record each on its case; a message
+    is acknowledged once recorded (or found a duplicate), so a crash between means a redelivery,
+    which the request id makes harmless. Runs until cancelled, through bus outages."""
+    import asyncio
+    import logging
+
+    log = logging.getLogger(__name__)
+    subscription = None
+    while True:
+        try:
+            if subscription is None:
+                await bus.stream_ready.wait()
+                await ensure_answers_stream(bus.js)
+                subscription = await bus.js.pull_subscribe(
+                    f"ostan.inquiry-answers.{service}.*", durable=f"inquiry-answers-{service}", stream=ANSWERS_STREAM
+                )
+            try:
+                messages = await subscription.fetch(batch=20, timeout=poll_seconds)
+            except TimeoutError:
+                continue
+            for message in messages:
+                try:
+                    answer = json_format.Parse(message.data, events_pb2.InquiryAnswered(), ignore_unknown_fields=True)
+                    outcome = await intake.record_answer(answer)
+                    log.info("inquiry answer", extra={"request_id": answer.request_id, "outcome": outcome})
+                    await message.ack()
+                except (json_format.ParseError, ValueError) as error:
+                    log.warning("an inquiry answer that cannot be read is dropped", extra={"error": str(error)})
+                    await message.term()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the bus or the database is away: try again shortly
+            log.warning("inquiry answers not read this round", extra={"error": str(error)})
+            subscription = None
+            await asyncio.sleep(poll_seconds)
