@@ -15,7 +15,7 @@ import rfc8785
 from joserfc import jws
 from joserfc.jwk import KeySet
 
-from tests.e2e.conftest import RESIDENCE_FORM, bearer, start_case
+from tests.e2e.conftest import RESIDENCE_FORM, bearer, start_case, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -201,3 +201,91 @@ def test_every_inquiry_and_refusal_is_in_an_intact_audit_chain(stack, client, re
 
     for kind in ("inquiry.answered", "inquiry.refused", "case.transition"):
         assert count_rows(stack, "foreign-nationals", "audit_log", f"WHERE kind = '{kind}'") >= 1
+
+
+# -- outbound: a case step asks the agencies (the agency simulator answers) --------------------
+
+NGO = {
+    "name": "انجمن حامیان محیط زیست قزوین",
+    "field_of_activity": "محیط زیست",
+    "address": "قزوین، خیابان فردوسی",
+    "mobile": "09121234567",
+    "full_name": "زهرا احمدی",
+    "national_code": "0084575948",
+}
+DOSSIER = ["founders-identity-documents", "founders-degrees", "proposed-charter", "personal-details-forms",
+           "founders-assembly-form"]
+SOCIAL = {role: bearer(subject=f"{role}-1", office="social-cultural", roles=[role])
+          for role in ("secretariat", "supervisory-board")}
+
+
+def ngo_step(client: httpx.Client, case: dict, action: str, headers: dict, **data) -> dict:
+    answer = client.post(
+        f"/v1/cases/{case['code']}/actions/{action}",
+        json={"version": case["version"], "data": data},
+        headers={"Idempotency-Key": f"{case['code']}-{action}-{case['version']}", **headers},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def ngo_inquiring(client: httpx.Client, founders: list[str], key: str) -> dict:
+    citizen = bearer("citizen")
+    started = client.post(
+        "/v1/cases",
+        json={"service": "social", "process": "ngo-activity-licence", "data": {**NGO, "founder_national_codes": founders}},
+        headers={"Idempotency-Key": key, **citizen},
+    )
+    assert started.status_code == 201, started.text
+    case = ngo_step(client, started.json(), "prepare-for-board", SOCIAL["secretariat"])
+    case = ngo_step(client, case, "approve", SOCIAL["supervisory-board"])
+    for kind in DOSSIER:
+        attached = client.post(
+            f"/v1/cases/{case['code']}/documents", data={"kind": kind},
+            files={"file": (f"{kind}.pdf", b"%PDF-1.4 dossier", "application/pdf")},
+            headers={"Idempotency-Key": f"{key}-{kind}", **citizen},
+        )
+        assert attached.status_code == 201, attached.text
+        case = attached.json()
+    case = ngo_step(client, case, "submit-dossier", citizen)
+    return ngo_step(client, case, "send-inquiries", SOCIAL["secretariat"])
+
+
+def answered(client: httpx.Client, code: str, count: int) -> list[dict]:
+    def entries():
+        history = client.get(f"/v1/cases/{code}/history", headers=SOCIAL["secretariat"]).json()["items"]
+        replies = [entry for entry in history if entry["event"] == "inquiry-answered"]
+        return replies if len(replies) >= count else None
+
+    return wait_for(entries, timeout=30, interval=0.3)
+
+
+def test_the_ngo_licence_asks_the_four_authorities_over_the_bus_and_waits_for_them(client):
+    case = ngo_inquiring(client, ["0084575948"], "ngo-positive")
+    replies = answered(client, case["code"], 4)
+    assert sorted(entry["comment"] for entry in replies) == ["positive"] * 4
+    case = client.get(f"/v1/cases/{case['code']}", headers=SOCIAL["secretariat"]).json()
+    case = ngo_step(client, case, "record-inquiry-replies", SOCIAL["secretariat"])
+    assert case["state"] == "registering"
+
+
+def test_a_negative_or_missing_answer_holds_the_ngo_licence(client):
+    negative = ngo_inquiring(client, ["0084575948", "0067749828"], "ngo-negative")  # intelligence says no
+    answered(client, negative["code"], 4)
+    negative = client.get(f"/v1/cases/{negative['code']}", headers=SOCIAL["secretariat"]).json()
+    refused = client.post(
+        f"/v1/cases/{negative['code']}/actions/record-inquiry-replies",
+        json={"version": negative["version"], "data": {}},
+        headers={"Idempotency-Key": "ngo-negative-record", **SOCIAL["secretariat"]},
+    )
+    assert refused.status_code == 422 and "four-authorities-positive" in refused.json()["detail"]
+
+    silent = ngo_inquiring(client, ["0084575948", "0013542419"], "ngo-silent")  # the police never answer
+    answered(client, silent["code"], 3)
+    silent = client.get(f"/v1/cases/{silent['code']}", headers=SOCIAL["secretariat"]).json()
+    waiting = client.post(
+        f"/v1/cases/{silent['code']}/actions/record-inquiry-replies",
+        json={"version": silent["version"], "data": {}},
+        headers={"Idempotency-Key": "ngo-silent-record", **SOCIAL["secretariat"]},
+    )
+    assert waiting.status_code == 422 and "four-authorities-answered" in waiting.json()["detail"]
