@@ -14,7 +14,7 @@ from ostan_kit.audit.chain import verify
 from ostan_kit.inquiries.outbound import AnswerIntake, load_outbound
 from ostan_kit.inquiries.types import InquiryDefinitionError
 from ostan_kit.persistence.models import AuditRecordRow, CaseInquiryRow, OutboxRow
-from tests.unit.cases_support import service_book, service_folder
+from tests.unit.cases_support import breach, service_book, service_folder
 from tests.unit.test_processes_social import CITIZEN, DOSSIER, SECRETARIAT, act, attach, dossier_stage
 
 SERVICE = "social"
@@ -86,3 +86,18 @@ def test_every_inquiry_an_action_names_is_defined(tmp_path):
     assert set(load_outbound(service_folder(SERVICE) / "inquiries", service_book(SERVICE))) == {
         "four-authorities-background-check", "companies-registration-office-notice"
     }
+
+
+async def test_at_80_percent_of_the_step_the_silent_agencies_are_reminded_and_the_breach_escalates(engine, clock):
+    case = await inquiring(engine, "r")
+    sent = await rows(engine)
+    intake = AnswerIntake(SERVICE, engine.database, engine.clock)
+    for row in sent[:3]:
+        await intake.record_answer(answer(row))
+    await breach(engine, clock, case, 30, SECRETARIAT, role="supervisor")  # past the step's 15 working days
+    async with engine.database.session() as session:
+        reminded = [
+            json_format.Parse(event.payload, events_pb2.InquiryRequested())
+            for event in await session.scalars(select(OutboxRow).where(OutboxRow.subject.like("%inquiry-reminded")))
+        ]
+    assert [(r.agency, r.request_id) for r in reminded] == [(sent[3].agency, sent[3].request_id)]

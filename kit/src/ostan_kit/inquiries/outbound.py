@@ -130,6 +130,29 @@ async def send_inquiries(
             )
 
 
+async def remind_pending(session: AsyncSession, service: str, case: CaseRow, now: datetime) -> list[str]:
+    """At 80% of the step's SLA: an ``inquiry-reminded`` event (the same request again) to each
+    agency that has not answered yet; the agencies reminded."""
+    waiting = (
+        await session.scalars(
+            select(CaseInquiryRow).where(
+                CaseInquiryRow.case_id == case.id, CaseInquiryRow.state == case.state, CaseInquiryRow.answered_at.is_(None)
+            )
+        )
+    ).all()
+    for row in waiting:
+        message = events_pb2.InquiryRequested(
+            request_id=row.request_id, service=service, process=case.process, case_code=case.code, inquiry=row.inquiry,
+            agency=row.agency, subjects=row.subjects, reply_subject=reply_subject(service, row.agency),
+        )
+        message.requested_at.FromDatetime(now)
+        add_event(
+            session, service=service, subject=f"ostan.{service}.{case.process}.inquiry-reminded",
+            ce_subject=case.code, message=message, time=now,
+        )
+    return sorted({row.agency for row in waiting})
+
+
 async def inquiry_summary(session: AsyncSession, case: CaseRow) -> dict[str, int]:
     """What the guards ``inquiries-answered`` and ``inquiries-positive`` look at: the inquiries
     sent from the case's current state, how many still wait and how many were not positive."""
