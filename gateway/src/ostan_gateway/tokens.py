@@ -14,6 +14,7 @@ from pathlib import Path
 from ostan_gateway.auth import SECRET_ENV, TokenVerifier, ensure_local_secret, issue_token
 from ostan_gateway.problems import Problem
 from ostan_kit.catalogue.entries import load_organisation
+from ostan_kit.inquiries.types import agencies
 from ostan_kit.processes import fields
 
 LOCAL_KEYS_ENV = "OSTAN_GATEWAY_LOCAL_KEYS_DIR"
@@ -96,7 +97,10 @@ def parser() -> argparse.ArgumentParser:
     common(citizen, name_required=True)
 
     agency = kinds.add_parser("agency", help="another agency's system", description="A token for an agency system.")
-    agency.add_argument("--agency", required=True, help="the agency slug, e.g. police")
+    agency.add_argument(
+        "--agency", required=True, choices=sorted(agencies()), metavar="AGENCY",
+        help="the agency slug, e.g. police (" + ", ".join(sorted(agencies())) + ")",
+    )
     agency.add_argument(
         "--role", dest="roles", action="append", metavar="ROLE", help="a role (repeat for more; default inquirer)"
     )
