@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import statistics
 import sys
 import time
@@ -24,9 +25,10 @@ import httpx
 
 from common import platform
 from ostan.common.v1 import inquiry_pb2, inquiry_pb2_grpc
-from ostan_gateway.auth import DEV_SECRET, issue_token
+from ostan_gateway.auth import issue_token
 from ostan_gateway.signing import AnswerSigner, canonical_sha256
 from ostan_kit.security.actors import Actor
+from ostan_kit.security.assertions import AssertionSigner, ensure_key_pair, load_private_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.e2e.conftest import RESIDENCE_FORM  # noqa: E402
@@ -34,6 +36,7 @@ from tests.e2e.conftest import RESIDENCE_FORM  # noqa: E402
 TYPE = "residence-document-status"
 SUBJECT = "12345678"
 POLICE = Actor("police-system", "agency", "police", frozenset({"inquirer"}), agency="police")
+BENCH_SECRET = secrets.token_urlsafe(32)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -66,7 +69,7 @@ async def timed(requests: int, concurrency: int, ask) -> tuple[list[float], int]
 
 
 async def through_gateway(url: str, requests: int, concurrency: int) -> tuple[list[float], int]:
-    token = issue_token(DEV_SECRET, subject="police-system", kind="agency", name="police", roles=["inquirer"], agency="police")
+    token = issue_token(BENCH_SECRET, subject="police-system", kind="agency", name="police", roles=["inquirer"], agency="police")
     run = uuid.uuid4().hex[:8]
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
 
@@ -78,7 +81,9 @@ async def through_gateway(url: str, requests: int, concurrency: int) -> tuple[li
         return await timed(requests, concurrency, ask)
 
 
-async def direct(address: str, requests: int, concurrency: int) -> tuple[list[float], int]:
+async def direct(address: str, signer: AssertionSigner, requests: int, concurrency: int) -> tuple[list[float], int]:
+    """The service asked as the gateway asks it: with a caller assertion signed for it (one per
+    call, as the gateway signs one per call)."""
     run = uuid.uuid4().hex[:8]
     async with grpc.aio.insecure_channel(address) as channel:
         stub = inquiry_pb2_grpc.InquiryServiceStub(channel)
@@ -86,7 +91,9 @@ async def direct(address: str, requests: int, concurrency: int) -> tuple[list[fl
         async def ask(number: int) -> bool:
             try:
                 await stub.AskInquiry(
-                    inquiry_pb2.AskInquiryRequest(type=TYPE, **body(run, number)), timeout=5, metadata=POLICE.metadata()
+                    inquiry_pb2.AskInquiryRequest(type=TYPE, **body(run, number)),
+                    timeout=5,
+                    metadata=signer.metadata(POLICE, audience="foreign-nationals"),
                 )
                 return True
             except grpc.aio.AioRpcError:
@@ -126,8 +133,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args()
     # The agency's rate is lifted: the benchmark measures answers, not refusals.
-    with platform({"OSTAN_GATEWAY_INQUIRY_RATE_PER_MINUTE": "100000000"}) as stack:
-        clerk = issue_token(DEV_SECRET, subject="bench", kind="staff", name="bench", roles=["clerk"], office="foreign-nationals")
+    environment = {"OSTAN_GATEWAY_INQUIRY_RATE_PER_MINUTE": "100000000", "OSTAN_GATEWAY_JWT_SECRET": BENCH_SECRET}
+    with platform(environment) as stack:
+        signer = AssertionSigner(load_private_key(path=ensure_key_pair(stack.config.keys_dir)[0]))
+        clerk = issue_token(BENCH_SECRET, subject="bench", kind="staff", name="bench", roles=["clerk"], office="foreign-nationals")
         started = httpx.post(
             f"{stack.config.gateway_url}/v1/cases",
             json={"service": "foreign-nationals", "process": "residence-document-extension", "data": RESIDENCE_FORM},
@@ -142,7 +151,7 @@ def main() -> None:
         gateway_errors = direct_errors = 0
         half = max(1, args.requests // 2)
         for _ in range(2):
-            latencies, errors = asyncio.run(direct(address, half, args.concurrency))
+            latencies, errors = asyncio.run(direct(address, signer, half, args.concurrency))
             direct_latencies += latencies
             direct_errors += errors
             latencies, errors = asyncio.run(through_gateway(stack.config.gateway_url, half, args.concurrency))

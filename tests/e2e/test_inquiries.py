@@ -4,17 +4,20 @@ JOSE library than the gateway's), every refusal a clear problem, and the audit c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import subprocess
 import sys
 
+import grpc
 import httpx
 import pytest
 import rfc8785
 from joserfc import jws
 from joserfc.jwk import KeySet
 
+from ostan.common.v1 import inquiry_pb2, inquiry_pb2_grpc
 from tests.e2e.conftest import RESIDENCE_FORM, bearer, start_case, wait_for
 
 pytestmark = [
@@ -289,3 +292,23 @@ def test_a_negative_or_missing_answer_holds_the_ngo_licence(client):
         headers={"Idempotency-Key": "ngo-silent-record", **SOCIAL["secretariat"]},
     )
     assert waiting.status_code == 422 and "four-authorities-answered" in waiting.json()["detail"]
+
+
+def test_a_service_lists_its_types_to_anyone_but_answers_only_a_caller_the_gateway_vouched_for(stack):
+    async def call() -> tuple[int, grpc.StatusCode]:
+        address = f"127.0.0.1:{stack.config.service_ports['foreign-nationals']}"
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = inquiry_pb2_grpc.InquiryServiceStub(channel)
+            listed = await stub.ListInquiryTypes(inquiry_pb2.ListInquiryTypesRequest(), timeout=5)
+            forged = (("x-ostan-actor-id", "police-system"), ("x-ostan-actor-kind", "agency"), ("x-ostan-actor-agency", "police"))
+            try:
+                await stub.AskInquiry(
+                    inquiry_pb2.AskInquiryRequest(type="residence-document-status", subject=DOCUMENT, purpose="p",
+                                                  officer="o", request_id="forged"),
+                    timeout=5, metadata=forged,
+                )
+            except grpc.aio.AioRpcError as error:
+                return len(listed.types), error.code()
+            return len(listed.types), grpc.StatusCode.OK
+
+    assert asyncio.run(call()) == (2, grpc.StatusCode.UNAUTHENTICATED)

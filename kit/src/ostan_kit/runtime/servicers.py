@@ -257,6 +257,11 @@ OPEN_SERVICES = frozenset(
 )
 
 
+# Public methods of otherwise guarded services: the inquiry types and their grants are published
+# data (X-Road's listMethods); asking one is not.
+OPEN_METHODS = frozenset({"/ostan.common.v1.InquiryService/ListInquiryTypes"})
+
+
 class CallerInterceptor(grpc.aio.ServerInterceptor):
     """Every method outside ``open_services`` runs only for a caller the gateway vouched for:
     the call's assertion is verified first and the caller is what ``actor_of`` returns; a call
@@ -270,7 +275,7 @@ class CallerInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         service = handler_call_details.method.lstrip("/").rpartition("/")[0]
-        if handler is None or service in self.open_services:
+        if handler is None or service in self.open_services or handler_call_details.method in OPEN_METHODS:
             return handler
         metadata = tuple(handler_call_details.invocation_metadata or ())
         return _guarded(handler, lambda: self._caller(metadata))
