@@ -118,7 +118,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
             problem = schemas.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            app.openapi_schema = problems.document_problems(document, problem, secured=("/v1/cases",))
+            app.openapi_schema = problems.document_problems(document, problem, secured=("/v1/cases", "/v1/inquiries"), public=("/v1/inquiries/keys",))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

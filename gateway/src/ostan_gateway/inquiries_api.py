@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.convertors import Convertor, register_url_convertor
 
 from ostan_gateway.auth import CurrentCaller
 from ostan_gateway.inquiries import InquiryDesk, type_view
@@ -22,6 +23,21 @@ from ostan_gateway.problems import Problem, problem_response
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["inquiries"])
+
+
+class InquiryTypeConvertor(Convertor):
+    """An inquiry type id in a path; never ``keys``, which is the JWKS's path beside the types."""
+
+    regex = r"(?!keys(?:/|$))[a-z0-9]+(?:-[a-z0-9]+)*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("inquiry_type", InquiryTypeConvertor())
 
 TypeId = Annotated[str, Path(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100, description="An inquiry type id.")]
 
@@ -73,28 +89,20 @@ class SignedAnswer(BaseModel):
     kid: str = Field(description="The key that signed it, in GET /v1/inquiries/keys.")
 
 
-class JsonWebKey(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    kty: str
-    crv: str
-    x: str
-    kid: str
-    use: str
-    alg: str
-
-
-class JsonWebKeySet(BaseModel):
-    keys: list[JsonWebKey]
-
-
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid bearer token."},
-    403: {"description": "Not an agency, or the agency is not granted this type (it learns nothing about the subject)."},
-    404: {"description": "No such inquiry type, or nothing is held for the subject."},
-    422: {"description": "A malformed subject (check digit), no purpose or officer, or a reused request id."},
-    429: {"description": "The agency's rate is used up; `Retry-After` says when to try again."},
-    503: {"description": "The answering service did not answer in time."},
+# RFC 7517 §5: a JWK Set, served as application/jwk-set+json.
+JWKS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {
+        "keys": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kty", "crv", "x", "kid", "use", "alg"],
+                "properties": {name: {"type": "string"} for name in ("kty", "crv", "x", "kid", "use", "alg")},
+            },
+        }
+    },
 }
 
 
@@ -102,7 +110,7 @@ def _desk(request: Request) -> InquiryDesk:
     return request.app.state.inquiries
 
 
-@router.get("/v1/inquiries", response_model=InquiryTypes, responses={401: PROBLEMS[401]})
+@router.get("/v1/inquiries", response_model=InquiryTypes)
 async def list_inquiries(request: Request, who: CurrentCaller) -> dict[str, Any]:
     """Every inquiry type the services answer, and for an agency what it is granted of each."""
     directory = await _desk(request).directory.get()
@@ -112,7 +120,11 @@ async def list_inquiries(request: Request, who: CurrentCaller) -> dict[str, Any]
     }
 
 
-@router.get("/v1/inquiries/keys", response_model=JsonWebKeySet)
+@router.get(
+    "/v1/inquiries/keys",
+    response_class=Response,
+    responses={200: {"description": "The JWK Set.", "content": {"application/jwk-set+json": {"schema": JWKS_SCHEMA}}}},
+)
 async def inquiry_keys(request: Request) -> Response:
     """The public keys answers are signed with (JWKS, newest first); keys stay after a rotation."""
     return Response(
@@ -122,13 +134,14 @@ async def inquiry_keys(request: Request) -> Response:
     )
 
 
-@router.post(
-    "/v1/inquiries/{inquiry_type}",
-    response_model=SignedAnswer,
-    responses={code: PROBLEMS[code] for code in (401, 403, 404, 422, 429, 503)},
-)
+@router.post("/v1/inquiries/{inquiry_type:inquiry_type}", response_model=SignedAnswer)
 async def ask_inquiry(request: Request, inquiry_type: TypeId, body: InquiryRequest, who: CurrentCaller) -> Any:
-    """Ask one inquiry; the answer carries only the fields granted to the calling agency."""
+    """Ask one inquiry; the answer carries only the fields granted to the calling agency.
+
+    403: not an agency, or the agency is not granted this type (it learns nothing about the
+    subject); 404: no such type, or nothing held for the subject; 422: a malformed subject (check
+    digit), no purpose or officer, or a request id reused for another question; 429: over the
+    agency's rate, with ``Retry-After``; 503: the answering service did not answer in time."""
     try:
         return await _desk(request).ask(who, inquiry_type, body.model_dump())
     except Problem as problem:

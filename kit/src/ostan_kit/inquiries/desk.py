@@ -101,7 +101,7 @@ class InquiryDesk:
         key = f"inquiry:{actor.agency}:{request_id}"
         hashed = request_hash(kind.id, subject, purpose, officer)
         try:
-            replay = await self.idempotency.replay(key, "inquiry", hashed, inquiry_pb2.AskInquiryResponse)
+            replay = await self.idempotency.replay(actor, key, "inquiry", hashed, inquiry_pb2.AskInquiryResponse, None)
         except InvalidArgument:
             raise InvalidArgument(
                 "the request id was used for a different inquiry",
@@ -138,7 +138,7 @@ class InquiryDesk:
             )
             return response, code
 
-        result = await self.idempotency.once(key, "inquiry", hashed, inquiry_pb2.AskInquiryResponse, answer)
+        result = await self.idempotency.once(actor, key, "inquiry", hashed, inquiry_pb2.AskInquiryResponse, answer)
         if result.replayed:
             result.message.replayed = True
         return result.message

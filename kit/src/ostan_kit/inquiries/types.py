@@ -100,6 +100,8 @@ class InquiryType(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> InquiryType:
+        if self.id == "keys":
+            raise ValueError("id 'keys' is the path of the answers' signing keys; choose another")
         if self.answered_from.match == "code" and self.subject != "case-code":
             raise ValueError("answered_from.match code needs subject case-code")
         if self.answered_from.match == "applicant" and self.subject == "case-code":
