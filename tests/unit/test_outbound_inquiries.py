@@ -4,6 +4,8 @@ and marked, a second answer or one to no request changing nothing; every step in
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from google.protobuf import json_format
 from sqlalchemy import select
@@ -14,6 +16,7 @@ from ostan_kit.audit.chain import verify
 from ostan_kit.inquiries.outbound import AnswerIntake, load_outbound
 from ostan_kit.inquiries.types import InquiryDefinitionError
 from ostan_kit.persistence.models import AuditRecordRow, CaseInquiryRow, OutboxRow
+from ostan_kit.runtime.registry import SERVICES
 from tests.unit.cases_support import breach, service_book, service_folder
 from tests.unit.test_processes_social import CITIZEN, DOSSIER, SECRETARIAT, act, attach, dossier_stage
 
@@ -101,3 +104,9 @@ async def test_at_80_percent_of_the_step_the_silent_agencies_are_reminded_and_th
             for event in await session.scalars(select(OutboxRow).where(OutboxRow.subject.like("%inquiry-reminded")))
         ]
     assert [(r.agency, r.request_id) for r in reminded] == [(sent[3].agency, sent[3].request_id)]
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_service_defines_each_inquiry_its_steps_send(service):
+    importlib.import_module(f"ostan.{SERVICES[service].package.removeprefix('ostan_')}.v1.forms_pb2")
+    load_outbound(service_folder(service) / "inquiries", service_book(service))
