@@ -11,7 +11,7 @@ PROTOS := $(shell find proto/ostan -name '*.proto')
 PACKAGES := proto/python kit gateway tools/devstack $(wildcard services/*)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions bench-inquiries clean
+.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions bench-inquiries bench-telemetry bench-events clean
 
 run: setup
 	$(BIN)/python -m ostan_devstack run
@@ -19,7 +19,14 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
-setup: $(INSTALLED) $(GENERATED)
+# The AsyncAPI initiative's parser validates the events document in the tests (Node.js and npm).
+ASYNCAPI_VALIDATOR := tools/asyncapi/node_modules/.installed
+
+setup: $(INSTALLED) $(GENERATED) $(ASYNCAPI_VALIDATOR)
+
+$(ASYNCAPI_VALIDATOR): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	cd tools/asyncapi && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
 
 $(INSTALLED): constraints.txt requirements-dev.txt $(PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,7 +46,7 @@ lint: setup
 	cd proto && ../$(BIN)/buf lint
 	$(BIN)/ruff check .
 
-bench: bench-catalogue bench-search bench-cases bench-assertions bench-inquiries
+bench: bench-catalogue bench-search bench-cases bench-assertions bench-inquiries bench-telemetry bench-events
 
 bench-catalogue: setup
 	$(BIN)/python bench/catalogue.py
@@ -55,6 +62,12 @@ bench-assertions: setup
 
 bench-inquiries: setup
 	$(BIN)/python bench/inquiries.py
+
+bench-telemetry: setup
+	$(BIN)/python bench/telemetry.py
+
+bench-events: setup
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) proto/python/ostan $(GENERATED)

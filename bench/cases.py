@@ -26,7 +26,7 @@ import httpx
 import nats
 from sqlalchemy import text
 
-from common import platform, rss
+from common import bench_nats_options, platform, rss
 from ostan_gateway.auth import issue_token
 from ostan_kit.persistence.db import create_engine
 
@@ -97,12 +97,12 @@ async def through_gateway(url: str, cases: int, concurrency: int) -> tuple[float
     return cases / elapsed, latencies, errors
 
 
-async def plain_loop(database_url: str, nats_url: str, cases: int, concurrency: int) -> float:
+async def plain_loop(database_url: str, nats_url: str, cases: int, concurrency: int, options: dict) -> float:
     """Per step: insert a row (own transaction) and publish an event with its ack."""
     engine = create_engine(database_url)
     async with engine.begin() as connection:
         await connection.execute(text("CREATE TABLE IF NOT EXISTS bench_plain (id VARCHAR(80) PRIMARY KEY, body TEXT)"))
-    connection = await nats.connect(nats_url)
+    connection = await nats.connect(nats_url, **options)
     js = connection.jetstream()
     stream = f"BENCH_PLAIN_{uuid.uuid4().hex[:6].upper()}"
     await js.add_stream(name=stream, subjects=[f"bench.{stream}.>"])
@@ -130,9 +130,9 @@ async def plain_loop(database_url: str, nats_url: str, cases: int, concurrency: 
     return cases / elapsed
 
 
-async def delivered(nats_url: str, stream: str, expected: int, timeout: float = 120) -> int:
+async def delivered(nats_url: str, stream: str, expected: int, options: dict, timeout: float = 120) -> int:
     """Events a durable pull consumer receives (and acks), until ``expected`` or ``timeout``."""
-    connection = await nats.connect(nats_url)
+    connection = await nats.connect(nats_url, **options)
     js = connection.jetstream()
     subscription = await js.pull_subscribe(f"ostan.foreign-nationals.{ENTRY}.>", durable="bench", stream=stream)
     count = 0
@@ -153,13 +153,17 @@ def measure(label: str, database_urls: dict[str, str], cases: int, concurrency: 
         before = rss(service.pid)
         rate, latencies, errors = asyncio.run(through_gateway(stack.config.gateway_url, cases, concurrency))
         after = rss(service.pid)
-        events = asyncio.run(delivered(stack.config.nats_url, "OSTAN_FOREIGN_NATIONALS", cases * 4))
+        events = asyncio.run(
+            delivered(stack.config.nats_url, "OSTAN_FOREIGN_NATIONALS", cases * 4, bench_nats_options(stack))
+        )
         # The same PostgreSQL database; for SQLite a file of its own beside the service's, since
         # SQLite has one writer per file.
         plain_database = database_urls.get("foreign-nationals") or (
             f"sqlite+aiosqlite:///{stack.config.state_dir / 'db' / 'bench-plain.db'}"
         )
-        plain = asyncio.run(plain_loop(plain_database, stack.config.nats_url, cases, concurrency))
+        plain = asyncio.run(
+            plain_loop(plain_database, stack.config.nats_url, cases, concurrency, bench_nats_options(stack))
+        )
     print(f"{label}: {cases} cases, {concurrency} clients")
     print(f"  through the gateway: {rate:8.1f} cases/s   errors {errors}   events delivered {events} of {cases * 4}")
     for step, values in latencies.items():

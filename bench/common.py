@@ -18,6 +18,8 @@ import psutil
 
 from httpload import LoadResult
 from ostan_devstack.stack import Stack, StackConfig, free_port
+from ostan_kit.messaging.bus import connect_options
+from ostan_kit.messaging.natsauth import Identity
 
 MB = 1024 * 1024
 
@@ -42,13 +44,25 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     raise TimeoutError(url)
 
 
+# The benchmarks' own bus identity: publishes and reads anything, like the bare baselines need.
+BENCH_IDENTITY = Identity("bench", (">",), (">",), description="the benchmarks")
+
+
+def bench_nats_options(stack: Stack) -> dict:
+    return connect_options(BENCH_IDENTITY.name, stack.config.seed_file(BENCH_IDENTITY.name))
+
+
 @contextlib.contextmanager
 def platform(
-    environment: dict[str, str] | None = None, ready_timeout: float = 120, database_urls: dict[str, str] | None = None
+    environment: dict[str, str] | None = None,
+    ready_timeout: float = 120,
+    database_urls: dict[str, str] | None = None,
+    local_traces: bool = True,
 ) -> Iterator[Stack]:
     with tempfile.TemporaryDirectory(prefix="ostan-bench-") as state:
         config = StackConfig.on_free_ports(
-            Path(state), environment=environment or {}, database_urls=database_urls or {}
+            Path(state), environment=environment or {}, database_urls=database_urls or {}, local_traces=local_traces,
+            nats_identities=[BENCH_IDENTITY],
         )
         stack = Stack(config)
         stack.start(ready_timeout)
@@ -86,6 +100,7 @@ def untraced_gateway(stack: Stack) -> Iterator[int]:
         "OTEL_SDK_DISABLED": "true",
         "OSTAN_GATEWAY_PORT": str(port),
         "OSTAN_GATEWAY_LOCAL_KEYS_DIR": str(stack.config.keys_dir),
+        "OSTAN_GATEWAY_METRICS_PORT": "0",
         "OSTAN_GATEWAY_SERVICES": json.dumps(
             {name: f"127.0.0.1:{service_port}" for name, service_port in stack.config.service_ports.items()}
         ),

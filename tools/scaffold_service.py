@@ -37,7 +37,7 @@ namespaces = false
 
 # The office's data travels inside its package: its catalogue, process definitions and migrations.
 [tool.setuptools.package-data]
-{package} = ["catalogue/*.yaml", "processes/*.yaml", "inquiries/*.yaml", "migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]
+{package} = ["catalogue/*.yaml", "processes/*.yaml", "inquiries/*.yaml", "events/*.yaml", "migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]
 ''',
     "src/{package}/__init__.py": '''"""The {name} office service: its catalogue, processes and migrations are data inside this package."""
 ''',
@@ -164,8 +164,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0004_downgrade()
 ''',
-    "src/{package}/migrations/versions/0005_audit_log.py": '''"""The hash-chained audit log of inquiries, answers, refusals, case transitions and reads; the
-outbound inquiries of case steps.
+    "src/{package}/migrations/versions/0005_event_inbox.py": '''"""The consumers' inbox of applied events.
 
 Revision ID: 0005
 Revises: 0004
@@ -186,7 +185,33 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0005_downgrade()
 ''',
+    # 0006 is the governor's own revision (its SLA register): a new service goes from 0005 to 0007.
+    "src/{package}/migrations/versions/0007_audit_log.py": '''"""The hash-chained audit log of inquiries, answers, refusals, case transitions and reads; the
+outbound inquiries of case steps.
+
+Revision ID: 0007
+Revises: 0005
+"""
+
+from ostan_kit.persistence.migrations import chassis_0007_downgrade, chassis_0007_upgrade
+
+revision = "0007"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    chassis_0007_upgrade()
+
+
+def downgrade() -> None:
+    chassis_0007_downgrade()
+''',
     "src/{package}/inquiries/.keep": "",
+    "src/{package}/events/grants.yaml": """# Which agency receives which of this service's events (none yet: deny by default).
+grants: []
+""",
     "src/{package}/catalogue/.keep": "",
     "src/{package}/processes/generic-request.yaml": """# The generic request this service runs for catalogue entries with external clients and no
 # definition of their own: kit's shared definition, pinned. Kit keeps every version, so moving

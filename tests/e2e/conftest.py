@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 
 from ostan_devstack.stack import Stack, StackConfig
 from ostan_gateway.auth import SECRET_ENV, issue_token
+from ostan_kit.messaging.bus import connect_options
+from ostan_kit.messaging.natsauth import Identity
 from ostan_kit.runtime.registry import SERVICES
 from tests.conftest import POSTGRES, postgres_databases
 
@@ -47,12 +49,24 @@ STREAM = SERVICES["foreign-nationals"].stream
 SUBJECT = "ostan.foreign-nationals.residence-document-extension.submitted"
 
 
+# The tests' own bus identity: reads any stream's messages directly (as an operator would).
+INSPECTOR = Identity("test-inspector", ("$JS.API.>",), description="the tests, reading streams")
+
+
+def nats_options(stack: Stack, identity: str) -> dict:
+    """``nats.connect`` keyword arguments to connect as ``identity`` to ``stack``'s bus."""
+    return connect_options(identity, stack.config.seed_file(identity))
+
+
 @contextlib.contextmanager
-def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def running_stack(tmp_path_factory: pytest.TempPathFactory, environment: dict[str, str] | None = None) -> Iterator[Stack]:
     with contextlib.ExitStack() as cleanup:
         urls = cleanup.enter_context(postgres_databases(list(SERVICES))) if POSTGRES else {}
         config = StackConfig.on_free_ports(
-            tmp_path_factory.mktemp("platform"), database_urls=urls, environment=FAST_TIMERS
+            tmp_path_factory.mktemp("platform"),
+            database_urls=urls,
+            environment={**FAST_TIMERS, **(environment or {})},
+            nats_identities=[INSPECTOR],
         )
         stack = Stack(config)
         stack.start()
@@ -94,11 +108,13 @@ def start_case(client: httpx.Client, key: str, data: dict | None = None, **extra
     return client.post("/v1/cases", json=body, headers={"Idempotency-Key": key, **extra})
 
 
-def stream_messages(nats_url: str, stream: str) -> list:
+def stream_messages(stack: Stack, stream: str) -> list:
     """Every message in ``stream``, read straight from JetStream."""
 
     async def read() -> list:
-        connection = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        connection = await nats.connect(
+            stack.config.nats_url, connect_timeout=2, max_reconnect_attempts=0, **nats_options(stack, INSPECTOR.name)
+        )
         try:
             js = connection.jetstream()
             state = (await js.stream_info(stream)).state

@@ -68,7 +68,7 @@ def test_a_case_from_submission_to_delivery_with_its_events(stack, client):
     assert history[-2]["role"] == "head-of-office" and history[-2]["comment"] == "موافقت"
 
     def events():
-        found = [m for m in stream_messages(stack.config.nats_url, STREAM) if m.headers["ce-subject"] == case["code"]]
+        found = [m for m in stream_messages(stack, STREAM) if m.headers["ce-subject"] == case["code"]]
         return found if len(found) == 6 else None
 
     messages = wait_for(events)

@@ -93,7 +93,7 @@ def test_with_the_bus_down_a_case_is_stored_and_its_event_leaves_when_the_bus_re
     finally:
         stack.start_nats()
     wait_for(lambda: count_rows(stack, "foreign-nationals", "outbox", "WHERE published_at IS NULL") == 0)
-    events = [m for m in stream_messages(stack.config.nats_url, STREAM) if m.headers["ce-subject"] == code]
+    events = [m for m in stream_messages(stack, STREAM) if m.headers["ce-subject"] == code]
     assert len(events) == 1
     stack.wait_ready()
 

@@ -70,7 +70,7 @@ def test_a_case_is_stored_and_its_cloudevent_reaches_jetstream(stack, client):
     assert read_back.json() == case
 
     def published():
-        return [m for m in stream_messages(stack.config.nats_url, STREAM) if m.headers.get("ce-subject") == case["code"]]
+        return [m for m in stream_messages(stack, STREAM) if m.headers.get("ce-subject") == case["code"]]
 
     [message] = wait_for(published)
     headers = message.headers
@@ -100,7 +100,7 @@ def test_a_replayed_key_returns_the_first_case_and_publishes_nothing_more(stack,
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     wait_for(lambda: count_rows(stack, "foreign-nationals", "outbox", "WHERE published_at IS NULL") == 0)
-    events = [m for m in stream_messages(stack.config.nats_url, STREAM) if m.headers["ce-subject"] == code]
+    events = [m for m in stream_messages(stack, STREAM) if m.headers["ce-subject"] == code]
     assert len(events) == 1
     reused = start_case(client, "e2e-replay", {**RESIDENCE_FORM, "mobile": "09350000000"})
     assert reused.status_code == 422

@@ -26,10 +26,12 @@ def test_run_starts_ten_processes_and_ctrl_c_leaves_none(tmp_path):
         "OSTAN_STATE_DIR": str(tmp_path),
         "OSTAN_GATEWAY_PORT": str(gateway_port),
         "OSTAN_NATS_PORT": str(free_port()),
+        "OSTAN_GATEWAY_METRICS_PORT": str(free_port()),
     }
     # The fixed default service ports may be taken by a running `make run`: move them too.
     for info in SERVICES.values():
         environment[info.env_prefix + "GRPC_PORT"] = str(free_port())
+        environment[info.env_prefix + "METRICS_PORT"] = str(free_port())
     runner = subprocess.Popen(
         [sys.executable, "-m", "ostan_devstack", "run"],
         env=environment,
@@ -48,6 +50,7 @@ def test_run_starts_ten_processes_and_ctrl_c_leaves_none(tmp_path):
         text = "".join(output)
         assert "Ostan is running" in text, text
         assert f"http://127.0.0.1:{gateway_port}" in text
+        assert "ostan_kit.runtime.traces show" in text
         children = psutil.Process(runner.pid).children(recursive=True)
         assert len(children) == 10, [child.cmdline() for child in children]  # bus, 7 services, agencies, gateway
         # The local keys are in the state folder: the tokens command signs with the same secret.

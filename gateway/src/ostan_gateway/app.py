@@ -13,16 +13,27 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from ostan_gateway import cases_api, catalogue_api, inquiries_api, problems, processes_api, schemas
+from ostan_gateway import (
+    case_stats_api,
+    cases_api,
+    catalogue_api,
+    events_api,
+    inquiries_api,
+    problems,
+    processes_api,
+    schemas,
+)
 from ostan_gateway.auth import JwksKeys, TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
 from ostan_gateway.inquiries import InquiryDesk, InquiryDirectory, RateLimiter
 from ostan_gateway.limits import BodyLimit
+from ostan_gateway.metrics import HttpMetrics
 from ostan_gateway.problems import AllowedMethods, Problem, UnexpectedErrors
 from ostan_gateway.services import Services, channel_credentials
 from ostan_gateway.settings import GatewaySettings
 from ostan_gateway.signing import AnswerSigner
 from ostan_kit.catalogue.entries import load_organisation
+from ostan_kit.runtime.telemetry import instrument_fastapi
 from ostan_kit.security.assertions import AssertionSigner, load_private_key
 
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz"})
@@ -84,22 +95,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # Swagger UI is served from the gateway's own copy (below); nothing loads from a CDN.
         docs_url=None,
         redoc_url=None,
-        # FastAPI's own OpenTelemetry: a server span per request, continuing the caller's
-        # traceparent, which the gRPC calls carry on. Probes are left out; finer operation spans
-        # cost more than they tell.
-        telemetry={
-            "operation_spans": False,
-            "metrics": False,
-            "logs": False,
-            "exclude": lambda scope: scope.get("path") in UNTRACED_PATHS,
-        },
+        # The server spans come from OpenTelemetry's FastAPI instrumentation (below), the metrics
+        # from Prometheus: FastAPI's native telemetry stays off so nothing is recorded twice.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
     # Inside out: bodies are bounded before anything reads them; whatever escapes every handler
-    # is a 500 problem that leaves the connection usable.
+    # is a 500 problem that leaves the connection usable; the metrics see the final status.
     app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_document_bytes)
     app.add_middleware(AllowedMethods)
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(HttpMetrics, skip=UNTRACED_PATHS)
+    # A server span per request, continuing the caller's traceparent, which the gRPC calls carry
+    # on; probes are left out.
+    instrument_fastapi(app, UNTRACED_PATHS)
     organisation = load_organisation()
     app.state.settings = settings
     app.state.organisation = organisation
@@ -111,6 +120,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(processes_api.router)
     app.include_router(inquiries_api.router)
+    app.include_router(case_stats_api.router)
+    app.include_router(events_api.router)
 
     def openapi() -> dict:
         if app.openapi_schema is None:

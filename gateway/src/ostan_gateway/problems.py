@@ -15,6 +15,7 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ostan_kit.runtime.errors import RemoteError
+from ostan_kit.runtime.telemetry import current_ids
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ def document_problems(
 
 
 def problem_response(problem: Problem, instance: str = "", headers: dict[str, str] | None = None) -> Response:
+    """The problem document; its ``trace_id`` finds the request's trace (and its log lines)."""
+    trace_id, _ = current_ids()
     body = {
         "type": f"/problems/{problem.slug}",
         "title": _TITLES.get(problem.status, "Error"),
@@ -107,6 +110,7 @@ def problem_response(problem: Problem, instance: str = "", headers: dict[str, st
         "detail": problem.detail,
         **({"instance": instance} if instance else {}),
         **problem.extensions,
+        **({"trace_id": trace_id} if trace_id else {}),
     }
     return Response(orjson.dumps(body), status_code=problem.status, media_type=MEDIA_TYPE, headers=headers)
 

@@ -37,6 +37,9 @@ class Problem(BaseModel):
     errors: list[ProblemError] | None = Field(None, description="The fields that are wrong, when any are.")
     missing_services: list[str] | None = Field(None, description="Services that did not answer, when that is the cause.")
     service_errors: dict[str, str] | None = Field(None, description="Why each of those services did not answer.")
+    trace_id: str | None = Field(
+        None, pattern="^[0-9a-f]{32}$", description="The request's trace: ops find it, and its log lines, by this id."
+    )
 
 
 class Instant(_Answer):
@@ -198,3 +201,56 @@ class ProcessList(_Availability):
 
 class ProcessDetail(ProcessSummary, _Availability):
     model_config = ConfigDict(extra="allow")
+
+
+class TimeToDecision(_Answer):
+    median: float = Field(ge=0, description="Seconds from start to the final state, median of the finished cases.")
+    p90: float = Field(ge=0, description="The same, 90th percentile (nearest rank).")
+
+
+class SlaFigures(_Answer):
+    breached: int = Field(ge=0, description="Cases with at least one SLA breach (a state's or the process's).")
+    warned: int = Field(ge=0, description="SLA warnings fired on these cases.")
+    compliance: float = Field(ge=0, le=1, description="The share of the started cases without a breach.")
+
+
+class ProcessFigures(_Answer):
+    process: str
+    started: int = Field(ge=0)
+    open_by_state: dict[str, int]
+    finished_by_outcome: dict[str, int]
+    time_to_decision_seconds: TimeToDecision
+    sla: SlaFigures
+
+
+class OfficeTotals(_Answer):
+    started: int = Field(ge=0)
+    open: int = Field(ge=0)
+    finished: int = Field(ge=0)
+    sla_breached: int = Field(ge=0)
+    sla_compliance: float | None = Field(ge=0, le=1)
+
+
+class OfficeFigures(_Answer):
+    office: str
+    service: str
+    processes: list[ProcessFigures]
+    totals: OfficeTotals
+
+
+class PeriodStart(_Answer):
+    jalali: str = Field(description="The first day, e.g. 1405/01/01")
+    utc: str = Field(description="Its midnight in Tehran, as UTC")
+
+
+class PeriodEnd(_Answer):
+    jalali: str = Field(description="The last day, e.g. 1405/12/29")
+    utc_before: str = Field(description="The next day's midnight in Tehran, as UTC: cases started before it count")
+
+
+class CaseStats(_Answer):
+    from_: PeriodStart = Field(alias="from")
+    to: PeriodEnd
+    offices: list[OfficeFigures] = Field(description="Best SLA compliance first, then the most cases.")
+    missing_services: list[str] = Field(description="Services that did not answer; their offices are not listed.")
+    errors: dict[str, str] = Field(description="Why each of those services did not answer.")

@@ -11,11 +11,19 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from opentelemetry import propagate
 
-from ostan.common.v1 import case_pb2_grpc, catalogue_pb2_grpc, inquiry_pb2_grpc, process_pb2_grpc
+from ostan.common.v1 import (
+    case_pb2_grpc,
+    catalogue_pb2_grpc,
+    event_contracts_pb2_grpc,
+    inquiry_pb2_grpc,
+    process_pb2_grpc,
+    stats_pb2_grpc,
+)
+from ostan.governor.v1 import register_pb2_grpc
 from ostan_gateway.problems import from_remote
 from ostan_kit.runtime.errors import describe
+from ostan_kit.runtime.telemetry import grpc_client_interceptors
 from ostan_kit.security.actors import Actor
 from ostan_kit.security.assertions import AssertionSigner
 
@@ -41,14 +49,11 @@ class ServiceClient:
     cases: case_pb2_grpc.CaseServiceStub
     processes: process_pb2_grpc.ProcessServiceStub
     inquiries: inquiry_pb2_grpc.InquiryServiceStub
+    stats: stats_pb2_grpc.CaseStatsServiceStub
     health: health_pb2_grpc.HealthStub
-
-
-def trace_metadata() -> tuple[tuple[str, str], ...]:
-    """The current trace context as gRPC metadata, so the service continues the same trace."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return tuple(carrier.items())
+    contracts: event_contracts_pb2_grpc.EventContractServiceStub
+    # Served by the governor's service only.
+    register: register_pb2_grpc.SlaRegisterServiceStub
 
 
 # A name like dns:///urban.ostan.svc.cluster.local:50054 (a headless Service) resolves to every
@@ -72,10 +77,12 @@ class Services:
             ("grpc.max_receive_message_length", max_message_bytes),
         ]
         for name, address in addresses.items():
+            # The client instrumentation gives each call a span and carries its traceparent.
+            interceptors = grpc_client_interceptors()
             if credentials is None:
-                channel = grpc.aio.insecure_channel(address, options=options)
+                channel = grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
             else:
-                channel = grpc.aio.secure_channel(address, credentials, options=options)
+                channel = grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
             self.clients[name] = ServiceClient(
                 name=name,
                 address=address,
@@ -84,7 +91,10 @@ class Services:
                 cases=case_pb2_grpc.CaseServiceStub(channel),
                 processes=process_pb2_grpc.ProcessServiceStub(channel),
                 inquiries=inquiry_pb2_grpc.InquiryServiceStub(channel),
+                stats=stats_pb2_grpc.CaseStatsServiceStub(channel),
                 health=health_pb2_grpc.HealthStub(channel),
+                contracts=event_contracts_pb2_grpc.EventContractServiceStub(channel),
+                register=register_pb2_grpc.SlaRegisterServiceStub(channel),
             )
 
     def __getitem__(self, name: str) -> ServiceClient:
@@ -93,7 +103,7 @@ class Services:
     async def call(self, service: str, method: Any, request: Any, timeout: float, actor: Actor | None = None) -> Any:
         """Call ``method`` of ``service`` for ``actor``; a failure becomes the problem the client
         should see."""
-        metadata = trace_metadata()
+        metadata: tuple[tuple[str, str], ...] = ()
         if actor is not None:
             if self.signer is None:
                 raise RuntimeError("the gateway has no assertion key: it cannot pass a caller on")

@@ -57,6 +57,10 @@ class GatewaySettings(BaseSettings):
     # on their local ports.
     services: dict[str, ServiceEndpoint] = Field(default_factory=default_services)
     services_file: Path | None = None
+    # Prometheus metrics on a port of their own (on host); 0 turns them off.
+    metrics_port: int = Field(default=9464, ge=0)
+    # Where a local run keeps the gateway's spans as OTLP JSON lines; unset: nowhere.
+    traces_dir: Path | None = None
     # Deadlines of the gRPC calls, in seconds.
     catalogue_deadline: float = Field(default=2.0, gt=0)
     case_deadline: float = Field(default=5.0, gt=0)

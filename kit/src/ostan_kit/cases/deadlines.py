@@ -8,20 +8,24 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan_kit.cases.projection import aware
 from ostan_kit.cases.records import Change, record
 from ostan_kit.inquiries.outbound import remind_pending
+from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import CaseRow, CaseTimerRow
 from ostan_kit.processes.definitions import ProcessDefinition, State, UnknownVersion
+from ostan_kit.runtime.telemetry import untraced
 from ostan_kit.security.actors import SYSTEM
 from ostan_kit.text.persian import parse_jalali_date
 from ostan_kit.text.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("ostan.cases")
 
 WARNING_SHARE = 0.8
 EVENTS = {
@@ -101,8 +105,10 @@ class TimerFiring:
         database: Database,
         definition_of: Callable[[CaseRow], ProcessDefinition],
         clock: Callable[[], datetime],
+        grants: EventGrants | None = None,
     ) -> None:
         self.service = service
+        self.grants = grants
         self.database = database
         self.definition_of = definition_of
         self.clock = clock
@@ -116,13 +122,15 @@ class TimerFiring:
             .order_by(CaseTimerRow.fire_at, CaseTimerRow.id)
             .limit(limit)
         )
-        async with self.database.session() as session:
-            due = list(await session.scalars(query))
+        with untraced():  # polled every few seconds: only a firing is worth a trace
+            async with self.database.session() as session:
+                due = list(await session.scalars(query))
         for timer_id in due:
-            try:
-                await self._fire(timer_id, now)
-            except Exception:  # one bad timer never stops the others; it is tried again next round
-                log.exception("SLA timer not fired", extra={"service": self.service, "timer": timer_id})
+            with _tracer.start_as_current_span("fire SLA timer", attributes={"ostan.timer.id": timer_id}):
+                try:
+                    await self._fire(timer_id, now)
+                except Exception:  # one bad timer never stops the others; it is tried again next round
+                    log.exception("SLA timer not fired", extra={"service": self.service, "timer": timer_id})
         return len(due)
 
     async def _fire(self, timer_id: int, now: datetime) -> None:
@@ -166,4 +174,4 @@ class TimerFiring:
                 if reminded:
                     detail["reminded"] = reminded
             change = Change(SYSTEM, "system", "sla", EVENTS[timer.kind], case.state, now)
-            await record(session, self.service, case, change, detail)
+            await record(session, self.service, case, change, detail, self.grants)

@@ -32,6 +32,7 @@ from ostan_kit.cases.projection import case_view, document_message, history_entr
 from ostan_kit.cases.records import Change, advance, record
 from ostan_kit.catalogue.entries import CatalogueEntry
 from ostan_kit.inquiries.outbound import OutboundInquiry, inquiry_summary, send_inquiries
+from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import CaseCommentRow, CaseDocumentRow, CaseHistoryRow, CaseRow, CaseSequenceRow
 from ostan_kit.processes.definitions import (
@@ -80,10 +81,14 @@ class CaseEngine:
         clock: Callable[[], datetime] = utcnow,
         offices: set[str] | None = None,
         outbound: dict[str, OutboundInquiry] | None = None,
+        grants: EventGrants | None = None,
     ) -> None:
         self.service = service
         # What the steps ask other agencies (inquiries/outbound.yaml); without it none are sent.
         self.outbound = outbound or {}
+        # What agencies receive of this service's events (none by default).
+        self.grants = grants if grants is not None else EventGrants(service, ())
+        self.grants.check_against(book)
         self.prefix = SERVICES[service].code_prefix
         self.database = database
         self.book = book
@@ -96,7 +101,7 @@ class CaseEngine:
         self.access = Access(self.offices)
         self.idempotency = Idempotency(database, clock)
         self.deadlines = Deadlines(calendar)
-        self.timers = TimerFiring(service, database, self.definition_of, clock)
+        self.timers = TimerFiring(service, database, self.definition_of, clock, self.grants)
         self.children = ChildCases(service, self.prefix, database.url, book, self.deadlines, self._next_sequence)
         for definition in book.latest.values():
             unknown = [slug for slug in definition.catalogue if slug not in self.catalogue]
@@ -310,7 +315,7 @@ class CaseEngine:
             await session.flush()
             self.deadlines.enter_state(session, case, definition, now)
             self.deadlines.start_process(session, case, definition, now)
-            await record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored)
+            await record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored, self.grants)
             return await self.view(session, case), code
 
         # Who may start it was checked above, for a first call and a replay alike.
@@ -393,7 +398,7 @@ class CaseEngine:
                     )
                 )
             change = Change(actor, role, action.name, action.event_name, from_state, now, text)
-            await record(session, self.service, case, change, fields)
+            await record(session, self.service, case, change, fields, self.grants)
             await self.children.carry(session, carried, case, change)
             if action.opens:
                 await self.children.open(session, case, action, children, change)
@@ -454,7 +459,7 @@ class CaseEngine:
             await advance(session, case, now)
             role = self.access.acting_role(actor, case, [APPLICANT, *actor.roles]) or ""
             detail = {"kind": kind, "sha256": sha256, "size": len(content), "content_type": content_type}
-            await record(session, self.service, case, Change(actor, role, "attach", "document-attached", case.state, now), detail)
+            await record(session, self.service, case, Change(actor, role, "attach", "document-attached", case.state, now), detail, self.grants)
             await session.flush()
             view = await self.view(session, case)
             document = next(d for d in reversed(view.documents) if d.sha256 == sha256 and d.kind == kind)

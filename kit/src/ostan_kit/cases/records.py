@@ -14,8 +14,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ostan.common.v1 import events_pb2
 from ostan_kit.audit.chain import append
 from ostan_kit.cases.access import stale
+from ostan_kit.messaging.agency_events import stage_agency_events
+from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.messaging.outbox import add_event
 from ostan_kit.persistence.models import CaseHistoryRow, CaseRow
+from ostan_kit.runtime import metrics
 from ostan_kit.security.actors import Actor
 from ostan_kit.text.persian import to_jalali
 
@@ -49,9 +52,16 @@ async def advance(session: AsyncSession, case: CaseRow, now: datetime, **changes
         set_committed_value(case, name, value)
 
 
-async def record(session: AsyncSession, service: str, case: CaseRow, change: Change, detail: dict[str, Any]) -> None:
+async def record(
+    session: AsyncSession,
+    service: str,
+    case: CaseRow,
+    change: Change,
+    detail: dict[str, Any],
+    grants: EventGrants | None = None,
+) -> None:
     """History, the audit chain's record and the CloudEvent of one change, in the caller's
-    transaction."""
+    transaction, and the agency events its ``grants`` project from it."""
     session.add(
         CaseHistoryRow(
             case_id=case.id,
@@ -93,9 +103,10 @@ async def record(session: AsyncSession, service: str, case: CaseRow, change: Cha
         actor_role=change.role,
         occurred_at_jalali=to_jalali(change.at),
     )
+    _count(session, case, change, detail)
     message.occurred_at.FromDatetime(change.at)
     message.data.update(detail)
-    add_event(
+    event = add_event(
         session,
         service=service,
         subject=f"ostan.{service}.{case.process}.{change.event}",
@@ -103,3 +114,20 @@ async def record(session: AsyncSession, service: str, case: CaseRow, change: Cha
         message=message,
         time=change.at,
     )
+    if grants is not None:
+        stage_agency_events(session, grants, case, event)
+
+
+def _count(session: AsyncSession, case: CaseRow, change: Change, detail: dict[str, Any]) -> None:
+    """The change's metrics, counted when its transaction commits."""
+    counter = None
+    if change.action == "start":
+        counter = metrics.CASES_STARTED.labels(case.process)
+    elif change.action == "sla":
+        scope, _, level = str(detail.get("timer", "")).partition("-")
+        family = metrics.SLA_BREACHES if level == "breach" else metrics.SLA_WARNINGS
+        counter = family.labels(case.process, scope)
+    elif change.from_state != case.state:
+        counter = metrics.CASE_TRANSITIONS.labels(case.process, change.action)
+    if counter is not None:
+        metrics.after_commit(session, counter.inc)

@@ -27,6 +27,12 @@ from ostan.common.v1 import events_pb2
 from ostan_kit.audit.chain import append
 from ostan_kit.cases.records import Change, record
 from ostan_kit.inquiries.types import SLUG, InquiryDefinitionError, agencies
+from ostan_kit.messaging.natsauth import (
+    INQUIRY_ANSWERS_ROOT,
+    INQUIRY_ANSWERS_STREAM,
+    inquiry_answers_durable,
+    inquiry_answers_subject,
+)
 from ostan_kit.messaging.outbox import add_event
 from ostan_kit.persistence.db import Database, is_sqlite
 from ostan_kit.persistence.models import CaseInquiryRow, CaseRow
@@ -35,12 +41,12 @@ from ostan_kit.security.actors import Actor
 
 OUTBOUND_FILE = "outbound.yaml"
 VERDICTS = frozenset({"positive", "negative", "refused"})
-ANSWERS_STREAM = "OSTAN_INQUIRY_ANSWERS"
-ANSWERS_SUBJECTS = "ostan.inquiry-answers.>"
+ANSWERS_STREAM = INQUIRY_ANSWERS_STREAM
+ANSWERS_SUBJECTS = f"{INQUIRY_ANSWERS_ROOT}.>"
 
 
 def reply_subject(service: str, agency: str) -> str:
-    return f"ostan.inquiry-answers.{service}.{agency}"
+    return inquiry_answers_subject(service, agency)
 
 
 class OutboundInquiry(BaseModel):
@@ -236,7 +242,7 @@ async def consume_answers(bus: Any, intake: AnswerIntake, service: str, poll_sec
                 await bus.stream_ready.wait()
                 await ensure_answers_stream(bus.js)
                 subscription = await bus.js.pull_subscribe(
-                    f"ostan.inquiry-answers.{service}.*", durable=f"inquiry-answers-{service}", stream=ANSWERS_STREAM
+                    reply_subject(service, "*"), durable=inquiry_answers_durable(service), stream=ANSWERS_STREAM
                 )
             try:
                 messages = await subscription.fetch(batch=20, timeout=poll_seconds)

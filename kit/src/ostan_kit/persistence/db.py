@@ -11,6 +11,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from ostan_kit.runtime.telemetry import instrument_database
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -39,6 +41,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
+        instrument_database(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer per file, and only this process writes to it: writers queue
         # here rather than in SQLite's busy handler, whose sleeps grow to 100 ms at a time.

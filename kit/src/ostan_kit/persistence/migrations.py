@@ -284,6 +284,23 @@ def chassis_0004_downgrade() -> None:
 
 
 def chassis_0005_upgrade() -> None:
+    """The consumers' inbox: which events each consumer has applied (deduplication by ce-id)."""
+    op.create_table(
+        "event_inbox",
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("event_type", sa.String(255), nullable=False),
+        sa.Column("stream_sequence", sa.BigInteger, nullable=False),
+        _timestamp("received_at"),
+    )
+
+
+def chassis_0005_downgrade() -> None:
+    op.drop_table("event_inbox")
+
+
+# Revision 0006 is the governor's own (its SLA register); the other services go from 0005 to 0007.
+def chassis_0007_upgrade() -> None:
     """The hash-chained audit log and its head; the case audit rows written before move into the
     chain, oldest first, and their table goes (the chain is the audit from now on). The outbound
     inquiries of case steps and their answers."""
@@ -355,7 +372,7 @@ def chassis_0005_upgrade() -> None:
     op.create_index("ix_case_inquiries_case_id", "case_inquiries", ["case_id"])
 
 
-def chassis_0005_downgrade() -> None:
+def chassis_0007_downgrade() -> None:
     op.drop_table("case_inquiries")
     op.create_table(
         "case_audit",

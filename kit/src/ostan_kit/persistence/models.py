@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -202,3 +202,16 @@ class CaseInquiryRow(Base):
     signature: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Answered after the case left the state that waited for it.
     late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InboxRow(Base):
+    """An event a consumer has applied, recorded in the same transaction as its effect: the same
+    ``ce-id`` delivered again (a redelivery, or a republish after the duplicate window) is skipped."""
+
+    __tablename__ = "event_inbox"
+
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(255))
+    stream_sequence: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -16,7 +16,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from opentelemetry import propagate, trace
+
+from ostan_kit.runtime.metrics import RpcTimer
 
 log = logging.getLogger(__name__)
 
@@ -106,24 +107,25 @@ Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
 def rpc_method(handler: Handler) -> Handler:
-    """Decorate a servicer method: it runs in a span that continues the caller's trace context,
-    a ServiceError becomes its status with details, and anything else INTERNAL."""
-    tracer = trace.get_tracer("ostan.grpc")
+    """Decorate a servicer method: it is counted and timed, a ServiceError becomes its status with
+    details, and anything else INTERNAL. (Its span comes from the gRPC server instrumentation.)"""
+    owner, _, name = handler.__qualname__.rpartition(".")
+    method = f"{owner.removesuffix('Servicer')}Service/{name}"  # CaseServicer.StartCase: CaseService/StartCase
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        carrier = {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
-        with tracer.start_as_current_span(
-            handler.__qualname__, context=propagate.extract(carrier), kind=trace.SpanKind.SERVER
-        ):
+        with RpcTimer(method) as call:
             try:
                 return await handler(self, request, context)
             except ServiceError as error:
+                call.code = error.code
                 await context.abort_with_status(to_status(error))
             except grpc.aio.AbortError:
+                call.code = context.code() if isinstance(context.code(), grpc.StatusCode) else grpc.StatusCode.UNKNOWN
                 raise
             except Exception:
                 log.exception("unexpected error in %s", handler.__qualname__)
+                call.code = grpc.StatusCode.INTERNAL
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service's log")
 
     return wrapper  # type: ignore[return-value]

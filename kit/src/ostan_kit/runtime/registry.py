@@ -1,5 +1,6 @@
 """The seven office services of the platform (DESIGN.md §2): name, tracking-code prefix and the
-gRPC port each listens on by default when the whole platform runs on one machine."""
+gRPC port each listens on by default when the whole platform runs on one machine (its Prometheus
+metrics port is the gRPC port + 1000: 51051–51057; the gateway's is 9464)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ class ServiceInfo:
     name: str
     code_prefix: str
     default_port: int
+
+    @property
+    def default_metrics_port(self) -> int:
+        return self.default_port + 1000
 
     @property
     def package(self) -> str:

@@ -4,52 +4,66 @@ and stop gracefully on SIGTERM. Each service's entry point is ``run(name, packag
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.resources
 import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from nats.js.api import StreamConfig
 
 from ostan.common.v1 import (
     case_pb2,
     case_pb2_grpc,
     catalogue_pb2,
     catalogue_pb2_grpc,
+    event_contracts_pb2,
+    event_contracts_pb2_grpc,
     inquiry_pb2,
     inquiry_pb2_grpc,
     process_pb2,
     process_pb2_grpc,
+    stats_pb2,
+    stats_pb2_grpc,
 )
 from ostan_kit.audit.chain import AuditChain
+from ostan_kit.cases import figures
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.catalogue.entries import load_catalogue
 from ostan_kit.inquiries.desk import InquiryDesk
 from ostan_kit.inquiries.outbound import AnswerIntake, consume_answers, load_outbound
 from ostan_kit.inquiries.types import load_inquiry_types
-from ostan_kit.messaging.bus import Bus
+from ostan_kit.messaging.bus import DAY, Bus
+from ostan_kit.messaging.consumer import Consumer
+from ostan_kit.messaging.grants import EventGrants, grants_file, read_grants
+from ostan_kit.messaging.natsauth import DEAD_LETTER_STREAM, agency_stream, agency_subject_root
 from ostan_kit.messaging.outbox import OutboxRelay
 from ostan_kit.persistence.db import Database
 from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.processes.definitions import load_processes
+from ostan_kit.runtime import metrics, telemetry
 from ostan_kit.runtime.logs import configure_logging
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.runtime.servicers import (
     CallerInterceptor,
     CaseServicer,
+    CaseStatsServicer,
     CatalogueServicer,
+    EventContractServicer,
     InquiryServicer,
     ProcessServicer,
 )
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
-from ostan_kit.runtime.telemetry import configure_tracing
+from ostan_kit.runtime.telemetry import configure_tracing, grpc_server_interceptors, untraced
 from ostan_kit.security.assertions import AssertionVerifier, load_public_key
 from ostan_kit.text.workdays import WorkingCalendar
 
@@ -65,6 +79,8 @@ CATALOGUE = catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_n
 CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 PROCESSES = process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name
 INQUIRIES = inquiry_pb2.DESCRIPTOR.services_by_name["InquiryService"].full_name
+STATS = stats_pb2.DESCRIPTOR.services_by_name["CaseStatsService"].full_name
+CONTRACTS = event_contracts_pb2.DESCRIPTOR.services_by_name["EventContractService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -98,18 +114,64 @@ class ServiceLayout:
     def migrations(self) -> Path:
         return self.root / "migrations"
 
+    @property
+    def grants(self) -> Path:
+        return grants_file(self.root)
+
+
+class Extension(Protocol):
+    """What a service adds to the chassis: gRPC services and event consumers of its own."""
+
+    service_names: tuple[str, ...]
+    consumers: list[Consumer]
+
+    def register(self, server: grpc.aio.Server) -> None: ...
+
+
+ExtensionFactory = Callable[["OfficeService"], Extension]
+
+
+def side_streams(settings: ServiceSettings, grants: EventGrants) -> list[StreamConfig]:
+    """The streams a service writes to besides its own: each granted agency's and the dead letters."""
+    streams = [
+        StreamConfig(
+            name=agency_stream(agency),
+            subjects=[f"{agency_subject_root(agency)}.>"],
+            max_age=settings.agency_events_max_age_days * DAY,
+            duplicate_window=settings.duplicate_window_seconds,
+        )
+        for agency in sorted({grant.agency for grant in grants.grants})
+    ]
+    streams.append(
+        StreamConfig(
+            name=DEAD_LETTER_STREAM,
+            subjects=["ostan-dead.>"],
+            max_age=settings.dead_letter_max_age_days * DAY,
+            duplicate_window=settings.duplicate_window_seconds,
+        )
+    )
+    return streams
+
 
 class OfficeService:
-    def __init__(self, settings: ServiceSettings, layout: ServiceLayout) -> None:
+    def __init__(
+        self, settings: ServiceSettings, layout: ServiceLayout, extensions: Sequence[ExtensionFactory] = ()
+    ) -> None:
         info = SERVICES[settings.service]
         self.settings = settings
         self.layout = layout
         self.database = Database(settings.resolved_database_url)
+        self.grants = read_grants(settings.service, layout.grants)
         self.bus = Bus(
             settings.nats_url,
             name=f"ostan-{settings.service}",
             stream=info.stream,
             subjects=[f"ostan.{settings.service}.>"],
+            identity=f"service-{settings.service}",
+            seed_file=settings.nats_seed_file,
+            duplicate_window=settings.duplicate_window_seconds,
+            max_age_days=settings.events_max_age_days,
+            other_streams=side_streams(settings, self.grants),
         )
         self.relay = OutboxRelay(
             self.database, self.bus, batch=settings.outbox_batch, poll_seconds=settings.outbox_poll_seconds
@@ -124,6 +186,7 @@ class OfficeService:
             LocalDocumentStore(settings.resolved_documents_dir),
             WorkingCalendar.from_names(settings.weekend),
             outbound=load_outbound(layout.inquiries, book),
+            grants=self.grants,
         )
         self.inquiries = InquiryDesk(
             settings.service,
@@ -132,12 +195,19 @@ class OfficeService:
             load_inquiry_types(layout.inquiries, self.engine.book),
         )
         self.audit = AuditChain(settings.service, self.database)
+        self.extensions = [make(self) for make in extensions]
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
+        self.metrics_port = 0
         self._probe: asyncio.Task | None = None
         self._timers: asyncio.Task | None = None
         self._answers: asyncio.Task | None = None
+        self._consumers: asyncio.Task | None = None
+
+    @property
+    def consumers(self) -> list[Consumer]:
+        return [consumer for extension in self.extensions for consumer in extension.consumers]
 
     def _assertion_verifier(self) -> AssertionVerifier | None:
         settings = self.settings
@@ -175,8 +245,9 @@ class OfficeService:
 
     async def start(self) -> None:
         limit = self.max_message_bytes
+        # The span of a call comes first, so that a refused caller is in the trace too.
         self.server = grpc.aio.server(
-            interceptors=[CallerInterceptor(self._assertion_verifier())],
+            interceptors=[*grpc_server_interceptors(), CallerInterceptor(self._assertion_verifier())],
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
         )
         catalogue_pb2_grpc.add_CatalogueServiceServicer_to_server(
@@ -186,31 +257,43 @@ class OfficeService:
         process_pb2_grpc.add_ProcessServiceServicer_to_server(
             ProcessServicer(self.settings.service, self.engine.book), self.server
         )
+        stats_pb2_grpc.add_CaseStatsServiceServicer_to_server(CaseStatsServicer(self.engine), self.server)
+        event_contracts_pb2_grpc.add_EventContractServiceServicer_to_server(
+            EventContractServicer(self.grants, self.engine.book), self.server
+        )
         inquiry_pb2_grpc.add_InquiryServiceServicer_to_server(InquiryServicer(self.inquiries), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        extra_names: list[str] = []
+        for extension in self.extensions:
+            extension.register(self.server)
+            extra_names.extend(extension.service_names)
         if self.settings.reflection:
             reflection.enable_server_reflection(
-                (CATALOGUE, CASES, PROCESSES, INQUIRIES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+                (CATALOGUE, CASES, PROCESSES, STATS, CONTRACTS, INQUIRIES, *extra_names, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                self.server,
             )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = self._listen(address)
         if not self.port:
             raise RuntimeError(f"cannot listen on {address}")
-        for name in ("", CATALOGUE, CASES, PROCESSES, INQUIRIES):
+        for name in ("", CATALOGUE, CASES, PROCESSES, STATS, INQUIRIES):
             await self.health.set(name, NOT_SERVING)
         # The catalogue and the processes are served from memory: they need neither the
         # database nor the bus.
         await self.health.set(CATALOGUE, SERVING)
         await self.health.set(PROCESSES, SERVING)
+        await self.health.set(CONTRACTS, SERVING)
         await self.server.start()
         self.bus.start()
         self.relay.start()
+        self._consumers = asyncio.create_task(self._start_consumers(), name="consumers")
         self._probe = asyncio.create_task(self._probe_dependencies(), name="health-probe")
         self._timers = asyncio.create_task(self._fire_timers(), name="sla-timers")
         intake = AnswerIntake(self.settings.service, self.database, self.engine.clock)
         self._answers = asyncio.create_task(
             consume_answers(self.bus, intake, self.settings.service), name="inquiry-answers"
         )
+        self.metrics_port = self._serve_metrics()
         log.info(
             "serving",
             extra={
@@ -218,20 +301,39 @@ class OfficeService:
                 "tls": bool(self.settings.tls_cert_file),
                 "mtls": bool(self.settings.tls_client_ca_file),
                 "reflection": self.settings.reflection,
+                "metrics_port": self.metrics_port,
                 "catalogue_entries": len(self.catalogue),
                 "processes": self.engine.book.own(),
             },
         )
 
+    def _serve_metrics(self) -> int:
+        if not self.settings.metrics_port:
+            return 0
+        metrics.pool_gauges(self.database.engine)
+        read = functools.partial(figures.gauges, self.database, self.engine.clock)
+        metrics.register(metrics.DatabaseCollector(asyncio.get_running_loop(), read))
+        return metrics.serve(self.settings.metrics_port, self.settings.grpc_host)
+
+    async def _start_consumers(self) -> None:
+        """The service's consumers start once the bus is there; each then outlives reconnects."""
+        if not self.consumers:
+            return
+        await self.bus.stream_ready.wait()
+        assert self.bus.client is not None
+        for consumer in self.consumers:
+            consumer.start(self.bus.client)
+
     async def _probe_dependencies(self) -> None:
         """Overall health needs the database and the bus; cases need the database."""
         last: tuple[bool, bool] | None = None
         while True:
-            database_ok = await self.database.ping()
+            with untraced():
+                database_ok = await self.database.ping()
             bus_ok = self.bus.connected
             if (database_ok, bus_ok) != last:
-                await self.health.set(CASES, SERVING if database_ok else NOT_SERVING)
-                await self.health.set(INQUIRIES, SERVING if database_ok else NOT_SERVING)
+                for name in (CASES, STATS, INQUIRIES):
+                    await self.health.set(name, SERVING if database_ok else NOT_SERVING)
                 await self.health.set("", SERVING if database_ok and bus_ok else NOT_SERVING)
                 log.info("health", extra={"database": database_ok, "bus": bus_ok})
                 last = (database_ok, bus_ok)
@@ -258,17 +360,20 @@ class OfficeService:
         """Refuse new calls, let in-flight calls finish within the grace period, then close;
         every step is bounded, so a stuck connection cannot keep the process from exiting."""
         await self.health.enter_graceful_shutdown()
-        for task in (self._probe, self._timers, self._answers):
+        for task in (self._probe, self._timers, self._consumers, self._answers):
             if task is not None:
                 task.cancel()
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_seconds)
+        for consumer in self.consumers:
+            await _bounded(consumer.stop(), f"consumer {consumer.durable}")
         await _bounded(self.relay.stop(), "outbox relay")
         # Events committed by the last calls leave now if the bus is there; else they wait.
         if self.bus.connected:
             await _bounded(self.relay.publish_pending(), "final outbox flush")
         await _bounded(self.bus.close(), "bus")
         await _bounded(self.database.close(), "database")
+        await _bounded(asyncio.to_thread(telemetry.shutdown), "trace export")
         log.info("stopped")
 
 
@@ -281,10 +386,10 @@ async def _bounded(step: Awaitable[object], name: str, seconds: float = STEP_SEC
         log.warning("shutdown step failed; going on", extra={"step": name, "error": str(error)})
 
 
-async def serve(settings: ServiceSettings, layout: ServiceLayout) -> None:
+async def serve(settings: ServiceSettings, layout: ServiceLayout, extensions: Sequence[ExtensionFactory] = ()) -> None:
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade, layout.migrations, settings.resolved_database_url)
-    service = OfficeService(settings, layout)
+    service = OfficeService(settings, layout, extensions)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -305,19 +410,41 @@ async def serve(settings: ServiceSettings, layout: ServiceLayout) -> None:
         os._exit(0)
 
 
-def run(name: str, package: str) -> None:
+async def replay_parked(settings: ServiceSettings, layout: ServiceLayout, extensions: Sequence[ExtensionFactory]) -> None:
+    """Run what the service's consumers parked through them again and say what became of it."""
+    service = OfficeService(settings, layout, extensions)
+    service.bus.start()
+    try:
+        await asyncio.wait_for(service.bus.stream_ready.wait(), timeout=30)
+        assert service.bus.client is not None
+        for consumer in service.consumers:
+            counts = await consumer.replay_parked(service.bus.client)
+            print(
+                f"{consumer.durable}: {counts.handled} applied, {counts.duplicates} applied before, "
+                f"{counts.parked} still failing" + "".join(f"\n  {reason}" for reason in counts.reasons),
+                flush=True,
+            )
+    finally:
+        await service.bus.close()
+        await service.database.close()
+
+
+def run(name: str, package: str, extensions: Sequence[ExtensionFactory] = ()) -> None:
     """The entry point of the service ``name`` whose code and data are the package ``package``.
 
-    ``python -m ostan_<name>`` serves; ``python -m ostan_<name> migrate`` only migrates.
+    ``python -m ostan_<name>`` serves; ``python -m ostan_<name> migrate`` only migrates;
+    ``python -m ostan_<name> replay-parked`` runs what its consumers parked through them again.
     """
     settings = load_settings(name)
     configure_logging(name, settings.log_level)
-    configure_tracing(name)
+    configure_tracing(name, settings.traces_dir)
     layout = ServiceLayout.of_package(package)
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "migrate":
         upgrade(layout.migrations, settings.resolved_database_url)
     elif command == "serve":
-        asyncio.run(serve(settings, layout))
+        asyncio.run(serve(settings, layout, extensions))
+    elif command == "replay-parked":
+        asyncio.run(replay_parked(settings, layout, extensions))
     else:
-        raise SystemExit(f"usage: python -m {SERVICES[name].package} [serve|migrate]")
+        raise SystemExit(f"usage: python -m {SERVICES[name].package} [serve|migrate|replay-parked]")

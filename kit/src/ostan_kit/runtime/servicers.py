@@ -8,6 +8,7 @@ import contextvars
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import UTC
 
 import grpc
 from google.protobuf import json_format
@@ -17,13 +18,20 @@ from ostan.common.v1 import (
     case_pb2_grpc,
     catalogue_pb2,
     catalogue_pb2_grpc,
+    event_contracts_pb2,
+    event_contracts_pb2_grpc,
     inquiry_pb2_grpc,
     process_pb2,
     process_pb2_grpc,
+    stats_pb2,
+    stats_pb2_grpc,
 )
+from ostan_kit.cases import figures
 from ostan_kit.cases.engine import Answer, CaseEngine
 from ostan_kit.catalogue.entries import CatalogueEntry
 from ostan_kit.inquiries.desk import InquiryDesk
+from ostan_kit.messaging.agency_events import contracts
+from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.processes.definitions import ProcessBook, ProcessDefinition
 from ostan_kit.processes.schema import describe
 from ostan_kit.runtime.errors import (
@@ -233,6 +241,21 @@ class InquiryServicer(inquiry_pb2_grpc.InquiryServiceServicer):
         return await self.desk.ask(actor_of(context), request)
 
 
+class CaseStatsServicer(stats_pb2_grpc.CaseStatsServiceServicer):
+    def __init__(self, engine: CaseEngine) -> None:
+        self.engine = engine
+
+    @rpc_method
+    async def GetCaseStats(self, request, context):  # noqa: N802
+        offices = figures.visible_offices(actor_of(context), sorted(self.engine.offices), request.office)
+        started_from = request.started_from.ToDatetime(UTC) if request.HasField("started_from") else None
+        started_to = request.started_to.ToDatetime(UTC) if request.HasField("started_to") else None
+        return stats_pb2.GetCaseStatsResponse(
+            service=self.engine.service,
+            processes=await figures.case_stats(self.engine.database, offices, started_from, started_to),
+        )
+
+
 _CALLER: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("ostan_caller", default=None)
 
 
@@ -250,6 +273,7 @@ OPEN_SERVICES = frozenset(
     {
         catalogue_pb2.DESCRIPTOR.services_by_name["CatalogueService"].full_name,
         process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name,
+        event_contracts_pb2.DESCRIPTOR.services_by_name["EventContractService"].full_name,
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
         "grpc.reflection.v1.ServerReflection",
@@ -332,3 +356,22 @@ def _guarded(handler: grpc.RpcMethodHandler, caller: Callable[[], Actor]) -> grp
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **codecs)
     return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **codecs)
+
+
+class EventContractServicer(event_contracts_pb2_grpc.EventContractServiceServicer):
+    """The service's agency event contracts: public (they are published as AsyncAPI), so any caller."""
+
+    def __init__(self, grants: EventGrants, book: ProcessBook) -> None:
+        self.response = event_contracts_pb2.ListAgencyEventContractsResponse(
+            contracts=[
+                event_contracts_pb2.AgencyEventContract(
+                    **{key: value for key, value in contract.items() if key != "schema"},
+                    schema_json=json.dumps(contract["schema"], ensure_ascii=False, sort_keys=True),
+                )
+                for contract in contracts(grants, book)
+            ]
+        )
+
+    @rpc_method
+    async def ListAgencyEventContracts(self, request, context):  # noqa: N802 — gRPC method name
+        return self.response

@@ -19,6 +19,18 @@ class ServiceSettings(BaseSettings):
     # Default: an SQLite file under state_dir; production: postgresql+asyncpg://…
     database_url: str = ""
     nats_url: str = "nats://127.0.0.1:14222"
+    # The nkey seed file of this service's bus identity (``service-<name>``); the bus refuses
+    # anyone without one, except a bus started without authorisation.
+    nats_seed_file: Path | None = None
+    # JetStream drops a republished event within this window; beyond it consumers' inboxes do.
+    duplicate_window_seconds: float = Field(default=120.0, gt=0)
+    # How long the streams keep events (days; 0 keeps them forever): the service's own full
+    # events, what agencies receive, and parked (dead-letter) events.
+    events_max_age_days: float = Field(default=365.0, ge=0)
+    agency_events_max_age_days: float = Field(default=365.0, ge=0)
+    dead_letter_max_age_days: float = Field(default=90.0, ge=0)
+    # A consumer parks an event after its handler failed this many times.
+    consumer_max_deliver: int = Field(default=5, ge=1)
     state_dir: Path = Path(".ostan")
     log_level: str = "INFO"
     migrate_on_start: bool = True
@@ -53,6 +65,10 @@ class ServiceSettings(BaseSettings):
     max_message_bytes: int | None = Field(default=None, gt=0)
     # How often the audit chain's head is published (when it has moved since the last time).
     audit_head_seconds: float = Field(default=60.0, gt=0)
+    # Prometheus metrics on a port of their own (on grpc_host); 0 turns them off.
+    metrics_port: int = Field(default=-1, ge=-1)
+    # Where a local run keeps its spans as OTLP JSON lines; unset: nowhere (OTLP by OTEL_* only).
+    traces_dir: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -72,4 +88,6 @@ def load_settings(service: str) -> ServiceSettings:
     settings = ServiceSettings(_env_prefix=info.env_prefix, service=service)
     if not settings.grpc_port:
         settings = settings.model_copy(update={"grpc_port": info.default_port})
+    if settings.metrics_port < 0:
+        settings = settings.model_copy(update={"metrics_port": info.default_metrics_port})
     return settings

@@ -4,7 +4,7 @@ tests. It reads every ``inquiry-requested`` event from the services' streams and
 request's reply subject, as a data file says (``agency_answers.yaml``: delays, refusals, silence,
 per agency and per subject), each answer signed (JWS, EdDSA) with a key of the agency's own.
 
-    python -m ostan_devstack.agencies --nats-url nats://127.0.0.1:14222 [--answers FILE]
+    python -m ostan_devstack.agencies --nats-url nats://127.0.0.1:14222 [--seed-file F] [--answers FILE]
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ from nats.js.errors import NotFoundError
 from ostan.common.v1 import events_pb2
 from ostan_kit.inquiries.outbound import ensure_answers_stream
 from ostan_kit.messaging import cloudevents
+from ostan_kit.messaging.bus import connect_options
 from ostan_kit.runtime.registry import SERVICES
 
 log = logging.getLogger("ostan.agencies")
 ANSWERS = Path(__file__).with_name("agency_answers.yaml")
+# Its bus identity (``natsauth.inquiry_answerer_identity``): reads requests, publishes answers.
+IDENTITY = "agency-simulator"
 
 
 def behaviour(answers: dict[str, Any], agency: str, subjects: list[str]) -> dict[str, Any]:
@@ -42,8 +45,9 @@ def behaviour(answers: dict[str, Any], agency: str, subjects: list[str]) -> dict
 
 
 class Simulator:
-    def __init__(self, nats_url: str, answers: dict[str, Any]) -> None:
+    def __init__(self, nats_url: str, answers: dict[str, Any], seed_file: Path | None = None) -> None:
         self.nats_url = nats_url
+        self.seed_file = seed_file
         self.answers = answers
         self.keys: dict[str, Ed25519PrivateKey] = {}
         self.pending: set[asyncio.Task] = set()
@@ -53,7 +57,12 @@ class Simulator:
         return jwt.encode(body, key, algorithm="EdDSA", headers={"kid": f"simulator-{agency}"})
 
     async def run(self, stop: asyncio.Event) -> None:
-        connection = await nats.connect(self.nats_url, name="ostan-agency-simulator", max_reconnect_attempts=-1)
+        connection = await nats.connect(
+            self.nats_url,
+            name="ostan-agency-simulator",
+            max_reconnect_attempts=-1,
+            **connect_options(IDENTITY, self.seed_file),
+        )
         js = connection.jetstream(timeout=5)
         await ensure_answers_stream(js)
         readers = [asyncio.create_task(self._read(js, name, info.stream)) for name, info in SERVICES.items()]
@@ -70,7 +79,7 @@ class Simulator:
             try:
                 if subscription is None:
                     subscription = await js.pull_subscribe(
-                        f"ostan.{service}.*.inquiry-requested", durable="agency-simulator", stream=stream
+                        f"ostan.{service}.*.inquiry-requested", durable=IDENTITY, stream=stream
                     )
                 try:
                     messages = await subscription.fetch(batch=20, timeout=1)
@@ -126,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m ostan_devstack.agencies", description=__doc__)
     parser.add_argument("--nats-url", required=True)
     parser.add_argument("--answers", type=Path, default=ANSWERS, help="the behaviour file (default: the packaged one)")
+    parser.add_argument("--seed-file", type=Path, help="the nkey seed of its bus identity (when the bus asks for one)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format='{"level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}')
     import yaml
@@ -137,7 +147,7 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await Simulator(args.nats_url, answers).run(stop)
+        await Simulator(args.nats_url, answers, args.seed_file).run(stop)
 
     asyncio.run(serve())
 

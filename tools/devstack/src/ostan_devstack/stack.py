@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ostan_kit.messaging.natsauth import Identity, KeyStore, inquiry_answerer_identity, write_platform_config
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.security.assertions import ensure_key_pair
 
@@ -63,10 +64,18 @@ class StackConfig:
     service_ports: dict[str, int] = field(
         default_factory=lambda: {name: info.default_port for name, info in SERVICES.items()}
     )
+    # Prometheus metrics port per service and for the gateway (0: none).
+    metrics_ports: dict[str, int] = field(
+        default_factory=lambda: {GATEWAY: 9464, **{name: info.default_metrics_port for name, info in SERVICES.items()}}
+    )
     # Per service; a service not named here uses an SQLite file under the state folder.
     database_urls: dict[str, str] = field(default_factory=dict)
+    # Whether every process also writes its spans to traces_dir (a benchmark may want OTLP only).
+    local_traces: bool = True
     # Extra environment for every child, e.g. shorter timers in tests.
     environment: dict[str, str] = field(default_factory=dict)
+    # Bus identities besides the platform's own (services, gateway, agencies), e.g. a simulator.
+    nats_identities: list[Identity] = field(default_factory=list)
 
     @classmethod
     def on_free_ports(cls, state_dir: Path, **kwargs: object) -> StackConfig:
@@ -75,6 +84,7 @@ class StackConfig:
             gateway_port=free_port(),
             nats_port=free_port(),
             service_ports={name: free_port() for name in SERVICES},
+            metrics_ports={name: free_port() for name in [GATEWAY, *SERVICES]},
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -90,6 +100,22 @@ class StackConfig:
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def traces_dir(self) -> Path:
+        """Every process appends its spans here as OTLP JSON lines (besides any OTLP export)."""
+        return self.state_dir / "traces"
+
+    def metrics_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
+
+    def nats_auth_dir(self) -> Path:
+        """The bus identities' nkey seeds and the server configuration made from them."""
+        return self.state_dir / "nats-auth"
+
+    def seed_file(self, identity: str) -> Path:
+        """The nkey seed of a bus identity: ``service-<name>``, ``gateway``, ``agency-<slug>``."""
+        return KeyStore(self.nats_auth_dir).seed_file(identity)
 
 
 class Stack:
@@ -140,18 +166,17 @@ class Stack:
     def start_nats(self) -> None:
         store = self.config.state_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        self._spawn(
-            NATS,
-            [
-                nats_server_binary(),
-                "--addr", "127.0.0.1",
-                "--port", str(self.config.nats_port),
-                "--jetstream",
-                "--store_dir", str(store),
-                "--server_name", "ostan-local",
-            ],
-            {},
+        # Every part has its own nkey identity; the server knows only their public keys and
+        # refuses anyone else. The seeds are made once and kept with the state.
+        server_config = write_platform_config(
+            self.config.nats_auth_dir,
+            host="127.0.0.1",
+            port=self.config.nats_port,
+            store_dir=str(store),
+            server_name="ostan-local",
+            extra_identities=[inquiry_answerer_identity(AGENCIES), *self.config.nats_identities],
         )
+        self._spawn(NATS, [nats_server_binary(), "--config", str(server_config)], {})
         self._wait_for_port(NATS, self.config.nats_port)
 
     def start_service(self, name: str) -> None:
@@ -164,8 +189,12 @@ class Stack:
             prefix + "GRPC_HOST": "127.0.0.1",
             prefix + "GRPC_PORT": str(self.config.service_ports[name]),
             prefix + "NATS_URL": self.config.nats_url,
+            prefix + "NATS_SEED_FILE": str(self.config.seed_file(f"service-{name}")),
             prefix + "STATE_DIR": str(self.config.state_dir),
+            prefix + "METRICS_PORT": str(self.config.metrics_ports.get(name, 0)),
         }
+        if self.config.local_traces:
+            environment[prefix + "TRACES_DIR"] = str(self.config.traces_dir)
         if name in self.config.database_urls:
             environment[prefix + "DATABASE_URL"] = self.config.database_urls[name]
         self._spawn(name, [sys.executable, "-m", info.package], environment)
@@ -175,22 +204,26 @@ class Stack:
             name: {"address": f"127.0.0.1:{port}", "code_prefix": SERVICES[name].code_prefix}
             for name, port in self.config.service_ports.items()
         }
-        self._spawn(
-            GATEWAY,
-            [sys.executable, "-m", "ostan_gateway"],
-            {
-                "OSTAN_GATEWAY_HOST": "127.0.0.1",
-                "OSTAN_GATEWAY_PORT": str(self.config.gateway_port),
-                "OSTAN_GATEWAY_SERVICES": json.dumps(services),
-                # Local mode: the keys not given otherwise come from the state folder.
-                "OSTAN_GATEWAY_LOCAL_KEYS_DIR": str(self.config.keys_dir),
-            },
-        )
+        environment = {
+            "OSTAN_GATEWAY_HOST": "127.0.0.1",
+            "OSTAN_GATEWAY_PORT": str(self.config.gateway_port),
+            "OSTAN_GATEWAY_SERVICES": json.dumps(services),
+            # Local mode: the keys not given otherwise come from the state folder.
+            "OSTAN_GATEWAY_LOCAL_KEYS_DIR": str(self.config.keys_dir),
+            "OSTAN_GATEWAY_METRICS_PORT": str(self.config.metrics_ports.get(GATEWAY, 0)),
+        }
+        if self.config.local_traces:
+            environment["OSTAN_GATEWAY_TRACES_DIR"] = str(self.config.traces_dir)
+        self._spawn(GATEWAY, [sys.executable, "-m", "ostan_gateway"], environment)
         self._wait_for_port(GATEWAY, self.config.gateway_port)
 
     def start_agencies(self, answers: Path | None = None) -> None:
         """The agency simulator, answering case steps' inquiries as ``answers`` (or its own file) says."""
-        command = [sys.executable, "-m", "ostan_devstack.agencies", "--nats-url", self.config.nats_url]
+        command = [
+            sys.executable, "-m", "ostan_devstack.agencies",
+            "--nats-url", self.config.nats_url,
+            "--seed-file", str(self.config.seed_file(AGENCIES)),
+        ]
         self._spawn(AGENCIES, command + (["--answers", str(answers)] if answers else []), {})
 
     def start(self, ready_timeout: float = 90.0) -> None:
@@ -264,17 +297,26 @@ class Stack:
                 (name, f"grpc://127.0.0.1:{self.config.service_ports[name]}", self.database_of(name))
                 for name in self.config.service_ports
             ),
-            (NATS, self.config.nats_url, f"JetStream store {self.config.state_dir / 'nats'}"),
+            (
+                NATS,
+                self.config.nats_url,
+                f"JetStream store {self.config.state_dir / 'nats'}; identities {self.config.nats_auth_dir}",
+            ),
             (AGENCIES, self.config.nats_url, "answers the inquiries of case steps"),
         ]
         width = max(len(row[0]) for row in rows)
         lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]
+        metrics = ", ".join(f"{name} {port}" for name, port in self.config.metrics_ports.items() if port)
         return "\n".join(
             lines
             + [
                 f"  logs: {self.logs}/<name>.log",
+                f"  Prometheus metrics at http://127.0.0.1:<port>/metrics: {metrics}",
+                f"  traces: {self.config.traces_dir}; one as a waterfall: .venv/bin/python -m "
+                f"ostan_kit.runtime.traces show <trace_id> --dir {self.config.traces_dir}",
                 "  a token for local calls: .venv/bin/python -m ostan_gateway.tokens staff "
                 "--office foreign-nationals --role clerk --name 'Sara Ahmadi'",
+                "  an agency's bus credentials: .venv/bin/python -m ostan_kit.agencies credentials police",
             ]
         )
 
@@ -302,6 +344,13 @@ def run() -> int:
         service_ports={
             name: int(environ.get(info.env_prefix + "GRPC_PORT", info.default_port))
             for name, info in SERVICES.items()
+        },
+        metrics_ports={
+            GATEWAY: int(environ.get("OSTAN_GATEWAY_METRICS_PORT", "9464")),
+            **{
+                name: int(environ.get(info.env_prefix + "METRICS_PORT", info.default_metrics_port))
+                for name, info in SERVICES.items()
+            },
         },
         database_urls={
             name: environ[info.env_prefix + "DATABASE_URL"]
