@@ -109,6 +109,7 @@ class StackConfig:
     def metrics_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
+    @property
     def nats_auth_dir(self) -> Path:
         """The bus identities' nkey seeds and the server configuration made from them."""
         return self.state_dir / "nats-auth"
