@@ -171,7 +171,7 @@ def test_starting_a_case_is_one_trace_across_http_grpc_sql_and_nats(traced: Stac
     assert publish.parent_id in below_server and publish.parent_id in linked, "publish continues the transaction"
 
     # The event on the bus carries the publish span's context to its consumers.
-    messages = [m for m in stream_messages(traced.config.nats_url, STREAM) if m.headers.get("ce-subject") == code]
+    messages = [m for m in stream_messages(traced, STREAM) if m.headers.get("ce-subject") == code]
     assert messages[0].headers["traceparent"].startswith(f"00-{publish.trace_id}-{publish.span_id}-")
     assert all(s.span.status.code != 2 for s in spans), [s for s in spans if s.span.status.code == 2]
 

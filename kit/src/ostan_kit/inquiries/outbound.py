@@ -10,6 +10,7 @@ the same request changes nothing.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Any
 import uuid_utils
 import yaml
 from google.protobuf import json_format
+from nats.js.api import StreamConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,11 +29,14 @@ from ostan.common.v1 import events_pb2
 from ostan_kit.audit.chain import append
 from ostan_kit.cases.records import Change, record
 from ostan_kit.inquiries.types import SLUG, InquiryDefinitionError, agencies
+from ostan_kit.messaging.consumer import Consumer, Event, Rejected
 from ostan_kit.messaging.natsauth import (
+    DEAD_LETTER_STREAM,
     INQUIRY_ANSWERS_ROOT,
     INQUIRY_ANSWERS_STREAM,
     inquiry_answers_durable,
     inquiry_answers_subject,
+    service_dead_letter_subject,
 )
 from ostan_kit.messaging.outbox import add_event
 from ostan_kit.persistence.db import Database, is_sqlite
@@ -41,8 +46,11 @@ from ostan_kit.security.actors import Actor
 
 OUTBOUND_FILE = "outbound.yaml"
 VERDICTS = frozenset({"positive", "negative", "refused"})
+log = logging.getLogger(__name__)
 ANSWERS_STREAM = INQUIRY_ANSWERS_STREAM
 ANSWERS_SUBJECTS = f"{INQUIRY_ANSWERS_ROOT}.>"
+# The CloudEvents type of an agency's answer.
+ANSWER_TYPE = "ostan.inquiry-answered"
 
 
 def reply_subject(service: str, agency: str) -> str:
@@ -184,82 +192,91 @@ class AnswerIntake:
 
     async def record_answer(self, answer: events_pb2.InquiryAnswered) -> str:
         """``recorded``, ``late``, ``duplicate`` or ``unknown`` (no such request: dropped)."""
-        if answer.verdict not in VERDICTS:
-            raise ValueError(f"verdict {answer.verdict!r} is not one of {sorted(VERDICTS)}")
+        check_verdict(answer)
         async with self.database.transaction() as session:
-            query = select(CaseInquiryRow).where(CaseInquiryRow.request_id == answer.request_id)
-            if not is_sqlite(self.database.url):
-                query = query.with_for_update()
-            row = await session.scalar(query)
-            if row is None or row.agency != answer.agency:
-                return "unknown"
-            if row.answered_at is not None:
-                return "duplicate"
-            case = await session.get(CaseRow, row.case_id)
-            assert case is not None
-            now = self.clock()
-            row.answered_at = now
-            row.verdict = answer.verdict
-            row.answer = json_format.MessageToDict(answer.answer)
-            row.signature = answer.signature
-            row.late = case.state != row.state or case.outcome is not None
-            agency = Actor(f"{answer.agency}-system", "agency", answer.agency, frozenset({"inquirer"}), agency=answer.agency)
-            detail = {
-                "inquiry": row.inquiry, "agency": answer.agency, "request_id": row.request_id,
-                "verdict": answer.verdict, "late": row.late, "signature": answer.signature,
-            }
-            await record(
-                session, self.service, case,
-                Change(agency, "agency", "inquiry-answer", "inquiry-answered", case.state, now, answer.verdict),
-                detail,
-            )
-            return "late" if row.late else "recorded"
+            return await self.apply(session, answer)
+
+    async def handle(self, session: AsyncSession, event: Event) -> None:
+        """The answers consumer's handler: in its transaction, beside its inbox record."""
+        answer = answer_of(event)
+        outcome = await self.apply(session, answer)
+        log.info("inquiry answer", extra={"request_id": answer.request_id, "outcome": outcome})
+
+    async def apply(self, session: AsyncSession, answer: events_pb2.InquiryAnswered) -> str:
+        query = select(CaseInquiryRow).where(CaseInquiryRow.request_id == answer.request_id)
+        if not is_sqlite(self.database.url):
+            query = query.with_for_update()
+        row = await session.scalar(query)
+        if row is None or row.agency != answer.agency:
+            return "unknown"
+        if row.answered_at is not None:
+            return "duplicate"
+        case = await session.get(CaseRow, row.case_id)
+        assert case is not None
+        now = self.clock()
+        row.answered_at = now
+        row.verdict = answer.verdict
+        row.answer = json_format.MessageToDict(answer.answer)
+        row.signature = answer.signature
+        row.late = case.state != row.state or case.outcome is not None
+        agency = Actor(f"{answer.agency}-system", "agency", answer.agency, frozenset({"inquirer"}), agency=answer.agency)
+        detail = {
+            "inquiry": row.inquiry, "agency": answer.agency, "request_id": row.request_id,
+            "verdict": answer.verdict, "late": row.late, "signature": answer.signature,
+        }
+        await record(
+            session, self.service, case,
+            Change(agency, "agency", "inquiry-answer", "inquiry-answered", case.state, now, answer.verdict),
+            detail,
+        )
+        return "late" if row.late else "recorded"
+
+
+def check_verdict(answer: events_pb2.InquiryAnswered) -> None:
+    if answer.verdict not in VERDICTS:
+        raise ValueError(f"verdict {answer.verdict!r} is not one of {sorted(VERDICTS)}")
+
+
+def answer_of(event: Event) -> events_pb2.InquiryAnswered:
+    """The answer an event carries, or Rejected (the consumer parks it) saying what is wrong."""
+    if not isinstance(event.data, dict):
+        raise Rejected("an inquiry answer is a JSON object")
+    try:
+        answer = json_format.ParseDict(event.data, events_pb2.InquiryAnswered(), ignore_unknown_fields=True)
+        check_verdict(answer)
+    except (json_format.ParseError, ValueError) as error:
+        raise Rejected(f"not an inquiry answer: {error}") from error
+    if not answer.request_id or not answer.agency:
+        raise Rejected("an inquiry answer names its request and agency")
+    return answer
+
+
+def answers_consumer(service: str, database: Database, intake: AnswerIntake, max_deliver: int = 5) -> Consumer:
+    """The durable consumer of the answers addressed to ``service``: the inbox skips a redelivered
+    answer, a malformed one is parked in the service's dead letters."""
+    durable = inquiry_answers_durable(service)
+    return Consumer(
+        database=database,
+        stream=ANSWERS_STREAM,
+        durable=durable,
+        filter_subjects=[reply_subject(service, "*")],
+        handlers={ANSWER_TYPE: intake.handle},
+        dead_letter_stream=DEAD_LETTER_STREAM,
+        dead_letter_subject=service_dead_letter_subject(service, durable),
+        validate=answer_of,
+        max_deliver=max_deliver,
+    )
+
+
+def answers_stream(duplicate_window: float) -> StreamConfig:
+    return StreamConfig(name=ANSWERS_STREAM, subjects=[ANSWERS_SUBJECTS], duplicate_window=duplicate_window)
 
 
 async def ensure_answers_stream(js: Any) -> None:
     """The stream the agencies' answers land on (whoever comes first makes it)."""
-    from nats.js.api import StreamConfig
     from nats.js.errors import NotFoundError
 
     try:
         await js.stream_info(ANSWERS_STREAM)
     except NotFoundError:
         await js.add_stream(StreamConfig(name=ANSWERS_STREAM, subjects=[ANSWERS_SUBJECTS]))
-
-
-async def consume_answers(bus: Any, intake: AnswerIntake, service: str, poll_seconds: float = 1.0) -> None:
-    """Pull this service's answers from the answers stream and record each on its case; a message
-    is acknowledged once recorded (or found a duplicate), so a crash between means a redelivery,
-    which the request id makes harmless. Runs until cancelled, through bus outages."""
-    import asyncio
-    import logging
-
-    log = logging.getLogger(__name__)
-    subscription = None
-    while True:
-        try:
-            if subscription is None:
-                await bus.stream_ready.wait()
-                await ensure_answers_stream(bus.js)
-                subscription = await bus.js.pull_subscribe(
-                    reply_subject(service, "*"), durable=inquiry_answers_durable(service), stream=ANSWERS_STREAM
-                )
-            try:
-                messages = await subscription.fetch(batch=20, timeout=poll_seconds)
-            except TimeoutError:
-                continue
-            for message in messages:
-                try:
-                    answer = json_format.Parse(message.data, events_pb2.InquiryAnswered(), ignore_unknown_fields=True)
-                    outcome = await intake.record_answer(answer)
-                    log.info("inquiry answer", extra={"request_id": answer.request_id, "outcome": outcome})
-                    await message.ack()
-                except (json_format.ParseError, ValueError) as error:
-                    log.warning("an inquiry answer that cannot be read is dropped", extra={"error": str(error)})
-                    await message.term()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # the bus or the database is away: try again shortly
-            log.warning("inquiry answers not read this round", extra={"error": str(error)})
-            subscription = None
-            await asyncio.sleep(poll_seconds)

@@ -40,7 +40,7 @@ from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.catalogue.entries import load_catalogue
 from ostan_kit.inquiries.desk import InquiryDesk
-from ostan_kit.inquiries.outbound import AnswerIntake, consume_answers, load_outbound
+from ostan_kit.inquiries.outbound import AnswerIntake, answers_consumer, answers_stream, load_outbound
 from ostan_kit.inquiries.types import load_inquiry_types
 from ostan_kit.messaging.bus import DAY, Bus
 from ostan_kit.messaging.consumer import Consumer
@@ -132,7 +132,8 @@ ExtensionFactory = Callable[["OfficeService"], Extension]
 
 
 def side_streams(settings: ServiceSettings, grants: EventGrants) -> list[StreamConfig]:
-    """The streams a service writes to besides its own: each granted agency's and the dead letters."""
+    """The streams a service uses besides its own: each granted agency's, the agencies' answers
+    to its inquiries and the dead letters."""
     streams = [
         StreamConfig(
             name=agency_stream(agency),
@@ -142,6 +143,7 @@ def side_streams(settings: ServiceSettings, grants: EventGrants) -> list[StreamC
         )
         for agency in sorted({grant.agency for grant in grants.grants})
     ]
+    streams.append(answers_stream(settings.duplicate_window_seconds))
     streams.append(
         StreamConfig(
             name=DEAD_LETTER_STREAM,
@@ -195,6 +197,13 @@ class OfficeService:
             load_inquiry_types(layout.inquiries, self.engine.book),
         )
         self.audit = AuditChain(settings.service, self.database)
+        # The agencies' answers to the steps' inquiries.
+        self.answers = answers_consumer(
+            settings.service,
+            self.database,
+            AnswerIntake(settings.service, self.database, self.engine.clock),
+            settings.consumer_max_deliver,
+        )
         self.extensions = [make(self) for make in extensions]
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
@@ -202,12 +211,11 @@ class OfficeService:
         self.metrics_port = 0
         self._probe: asyncio.Task | None = None
         self._timers: asyncio.Task | None = None
-        self._answers: asyncio.Task | None = None
         self._consumers: asyncio.Task | None = None
 
     @property
     def consumers(self) -> list[Consumer]:
-        return [consumer for extension in self.extensions for consumer in extension.consumers]
+        return [self.answers, *(consumer for extension in self.extensions for consumer in extension.consumers)]
 
     def _assertion_verifier(self) -> AssertionVerifier | None:
         settings = self.settings
@@ -289,10 +297,6 @@ class OfficeService:
         self._consumers = asyncio.create_task(self._start_consumers(), name="consumers")
         self._probe = asyncio.create_task(self._probe_dependencies(), name="health-probe")
         self._timers = asyncio.create_task(self._fire_timers(), name="sla-timers")
-        intake = AnswerIntake(self.settings.service, self.database, self.engine.clock)
-        self._answers = asyncio.create_task(
-            consume_answers(self.bus, intake, self.settings.service), name="inquiry-answers"
-        )
         self.metrics_port = self._serve_metrics()
         log.info(
             "serving",
@@ -349,7 +353,9 @@ class OfficeService:
                 if await self.engine.fire_due_timers():
                     self.relay.wake()
                 if loop.time() - head_published >= self.settings.audit_head_seconds:
-                    if await self.audit.publish_head():
+                    with untraced():  # polled: the head's event itself is traced when it leaves
+                        published = await self.audit.publish_head()
+                    if published:
                         self.relay.wake()
                     head_published = loop.time()
             except Exception as error:  # the database may be away: try again next round
@@ -360,7 +366,7 @@ class OfficeService:
         """Refuse new calls, let in-flight calls finish within the grace period, then close;
         every step is bounded, so a stuck connection cannot keep the process from exiting."""
         await self.health.enter_graceful_shutdown()
-        for task in (self._probe, self._timers, self._consumers, self._answers):
+        for task in (self._probe, self._timers, self._consumers):
             if task is not None:
                 task.cancel()
         if self.server is not None:

@@ -25,7 +25,7 @@ from google.protobuf import json_format
 from nats.js.errors import NotFoundError
 
 from ostan.common.v1 import events_pb2
-from ostan_kit.inquiries.outbound import ensure_answers_stream
+from ostan_kit.inquiries.outbound import ANSWER_TYPE, ensure_answers_stream
 from ostan_kit.messaging import cloudevents
 from ostan_kit.messaging.bus import connect_options
 from ostan_kit.runtime.registry import SERVICES
@@ -118,7 +118,7 @@ class Simulator:
         answer.answered_at.FromDatetime(now)
         event_id = f"{request.request_id}-answer"
         headers = cloudevents.binary_headers(
-            event_id=event_id, source=f"/agencies/{request.agency}", event_type="ostan.inquiry-answered",
+            event_id=event_id, source=f"/agencies/{request.agency}", event_type=ANSWER_TYPE,
             subject=request.case_code, time=now, data_schema=answer.DESCRIPTOR.full_name,
         )
         payload = json.dumps(json_format.MessageToDict(answer, preserving_proto_field_name=True), ensure_ascii=False)
