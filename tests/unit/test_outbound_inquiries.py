@@ -13,8 +13,9 @@ from sqlalchemy import select
 from ostan.common.v1 import events_pb2
 from ostan.social.v1 import forms_pb2  # noqa: F401 — registers the forms
 from ostan_kit.audit.chain import verify
-from ostan_kit.inquiries.outbound import AnswerIntake, load_outbound
+from ostan_kit.inquiries.outbound import ANSWER_TYPE, AnswerIntake, answer_of, answers_consumer, load_outbound
 from ostan_kit.inquiries.types import InquiryDefinitionError
+from ostan_kit.messaging.consumer import Event, Rejected
 from ostan_kit.persistence.models import AuditRecordRow, CaseInquiryRow, OutboxRow
 from ostan_kit.runtime.registry import SERVICES
 from tests.unit.cases_support import breach, service_book, service_folder
@@ -110,3 +111,28 @@ async def test_at_80_percent_of_the_step_the_silent_agencies_are_reminded_and_th
 def test_every_service_defines_each_inquiry_its_steps_send(service):
     importlib.import_module(f"ostan.{SERVICES[service].package.removeprefix('ostan_')}.v1.forms_pb2")
     load_outbound(service_folder(service) / "inquiries", service_book(service))
+
+
+def _answer_event(data: object) -> Event:
+    return Event(
+        id="r-1-answer", type=ANSWER_TYPE, source="/agencies/police", subject="", time="", data=data,
+        attributes={}, nats_subject="ostan.inquiry-answers.social.police", stream_sequence=1,
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [["not", "an", "object"], {"request_id": "r-1", "agency": "police", "verdict": "maybe"},
+     {"agency": "police", "verdict": "positive"}, {"request_id": "r-1", "agency": "police", "verdict": 3}],
+)
+def test_an_answer_the_consumer_cannot_read_is_rejected_for_parking(data):
+    with pytest.raises(Rejected):
+        answer_of(_answer_event(data))
+
+
+def test_the_answers_consumer_reads_only_its_own_service_answers():
+    consumer = answers_consumer("social", None, AnswerIntake("social", None, lambda: None))  # type: ignore[arg-type]
+    assert consumer.stream == "OSTAN_INQUIRY_ANSWERS" and consumer.durable == "inquiry-answers-social"
+    assert consumer.filter_subjects == ["ostan.inquiry-answers.social.*"]
+    assert consumer.dead_letter_subject == "ostan-dead.social.inquiry-answers-social"
+    assert answer_of(_answer_event({"request_id": "r-1", "agency": "police", "verdict": "refused"})).verdict == "refused"
