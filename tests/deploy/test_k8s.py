@@ -26,6 +26,7 @@ K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ["dev", "production"]
 KUBERNETES = "1.37.0"
 KUBECTL = Path(sys.executable).parent / "kubectl"
+METRICS_PORT = 9464
 # Kinds of operators' CustomResourceDefinitions: kubernetes-validate has no schema for them, so
 # they are skipped by name here (anything else without a schema fails).
 CUSTOM_KINDS = {("postgresql.cnpg.io/v1", "Cluster")}
@@ -95,7 +96,10 @@ def test_probes_ask_the_grpc_health_of_each_office_on_its_port(overlay):
     for name, info in SERVICES.items():
         pod = deployments[name]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
-        assert container["ports"] == [{"name": "grpc", "containerPort": info.default_port, "protocol": "TCP"}]
+        assert container["ports"] == [
+            {"name": "grpc", "containerPort": info.default_port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ]
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert container[probe]["grpc"]["port"] == info.default_port, (name, probe)
         assert container["readinessProbe"]["grpc"]["service"] == "ostan.common.v1.CaseService"
@@ -147,7 +151,13 @@ def test_images_are_pinned_and_pods_run_hardened(overlay):
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_ostan_pod_is_told_where_its_telemetry_goes(overlay):
     telemetry = _of_kind(overlay, "ConfigMap")["ostan-telemetry"]["data"]
-    assert telemetry["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+    collector = _of_kind(overlay, "Service")["otel-collector"]["spec"]["ports"]
+    assert telemetry["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    assert {"name": "otlp-http", "port": 4318} in [{"name": port["name"], "port": port["port"]} for port in collector]
+    assert telemetry["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    expected_sampler = {"dev": "parentbased_always_on", "production": "parentbased_traceidratio"}[overlay]
+    assert telemetry["OTEL_TRACES_SAMPLER"] == expected_sampler
+    assert ("OTEL_TRACES_SAMPLER_ARG" in telemetry) == (overlay == "production")
     for name in [*SERVICES, "gateway"]:
         pod = _of_kind(overlay, "Deployment")[name]["spec"]["template"]["spec"]
         for container in pod.get("initContainers", []) + pod["containers"]:
@@ -182,17 +192,80 @@ def test_dev_runs_one_replica_of_each():
 def test_the_bus_is_a_jetstream_cluster_of_three_with_its_users_from_a_secret(overlay):
     (nats,) = [resource for resource in rendered(overlay) if resource["kind"] == "StatefulSet"]
     assert nats["spec"]["replicas"] == 3
-    (container,) = nats["spec"]["template"]["spec"]["containers"]
-    assert container["envFrom"] == [{"secretRef": {"name": "ostan-nats-users"}}]
-    config = _of_kind(overlay, "ConfigMap")
-    (conf,) = [data["nats.conf"] for name, data in ((n, c.get("data", {})) for n, c in config.items()) if "nats.conf" in data]
+    pod = nats["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "envFrom" not in container, "no passwords: the users are nkeys from auth.conf"
+    server_name = {variable["name"]: variable for variable in container["env"]}["SERVER_NAME"]
+    assert server_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    config_file = Path(container["args"][container["args"].index("--config") + 1])
+    (mount,) = [mount for mount in container["volumeMounts"] if mount["mountPath"] == str(config_file.parent)]
+    (volume,) = [volume for volume in pod["volumes"] if volume["name"] == mount["name"]]
+    sources = {next(iter(source)): source[next(iter(source))] for source in volume["projected"]["sources"]}
+    assert sources["secret"] == {"name": "nats-config", "items": [{"key": "auth.conf", "path": "auth.conf"}]}
+    (conf,) = [
+        resource["data"][config_file.name]
+        for resource in rendered(overlay)
+        if resource["kind"] == "ConfigMap" and resource["metadata"]["name"] == sources["configMap"]["name"]
+    ]
+    assert "server_name: $SERVER_NAME" in conf and "include ./auth.conf" in conf
     assert "jetstream" in conf and conf.count("nats-cluster:6222") == 3
+    assert "password" not in conf
+    assert not [resource for resource in rendered(overlay) if resource["kind"] == "Secret"], "Secrets stay out of the repository"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_office_connects_to_the_bus_with_the_seed_of_its_own_identity(overlay, monkeypatch):
     for name, info in SERVICES.items():
-        assert f"user: \"{name}\", password: ${info.env_prefix.removeprefix('OSTAN_')}PASSWORD" in conf
-        assert f'publish: ["ostan.{name}.>"' in conf
+        pod = _of_kind(overlay, "Deployment")[name]["spec"]["template"]["spec"]
+        (volume,) = [volume for volume in pod["volumes"] if volume.get("secret", {}).get("secretName") == f"nats-service-{name}"]
+        for container in pod["initContainers"] + pod["containers"]:
+            variables = {variable["name"]: variable.get("value") for variable in container["env"]}
+            assert not any("PASSWORD" in key and "NATS" in key for key in variables), name
+            assert variables[f"{info.env_prefix}NATS_URL"] == "nats://nats:4222", name
+            seed_file = Path(variables[f"{info.env_prefix}NATS_SEED_FILE"])
+            assert seed_file.name == "user.nk", "the key of the Secret natsauth makes"
+            (mount,) = [mount for mount in container["volumeMounts"] if mount["name"] == volume["name"]]
+            assert mount["mountPath"] == str(seed_file.parent) and mount["readOnly"] is True, name
+            monkeypatch.setenv(f"{info.env_prefix}NATS_SEED_FILE", str(seed_file))
+            assert load_settings(name).nats_seed_file == seed_file
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_that_serves_shows_its_metrics_to_prometheus(overlay, monkeypatch):
+    for name in [*SERVICES, "gateway"]:
+        template = _of_kind(overlay, "Deployment")[name]["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT), "prometheus.io/path": "/metrics"}
+        (container,) = template["spec"]["containers"]
+        assert {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"} in container["ports"], name
+        config = _of_kind(overlay, "ConfigMap")[f"{name}-config"]["data"]
+        if name == "gateway":
+            assert config["OSTAN_GATEWAY_METRICS_PORT"] == str(METRICS_PORT)
+            for key, value in config.items():
+                monkeypatch.setenv(key, value)
+            assert GatewaySettings().metrics_port == METRICS_PORT
+        else:
+            prefix = SERVICES[name].env_prefix
+            assert config[f"{prefix}METRICS_PORT"] == str(METRICS_PORT)
+            for key, value in config.items():
+                monkeypatch.setenv(key, value)
+            assert load_settings(name).metrics_port == METRICS_PORT
+        rules = [
+            rule
+            for policy in _policies_for(overlay, template["metadata"]["labels"])
+            for rule in policy["spec"].get("ingress", [])
+            if [port["port"] for port in rule["ports"]] == [METRICS_PORT]
+        ]
+        assert [rule["from"] for rule in rules] == [[PROMETHEUS]], name
 
 
 # -- network policies -----------------------------------------------------------------------------
+
+# Prometheus, in its own namespace, is the only one that reaches a pod's metrics port.
+PROMETHEUS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
 
 
 def _selects(selector: Resource, labels: dict[str, str]) -> bool:
@@ -236,6 +309,8 @@ def test_only_the_gateway_reaches_an_office(overlay):
         rules = [rule for policy in _policies_for(overlay, _pod_labels(overlay, name)) for rule in policy["spec"].get("ingress", [])]
         assert rules, f"{name} has no ingress rule: nothing could reach it"
         for rule in rules:
+            if rule["from"] == [PROMETHEUS] and [port["port"] for port in rule["ports"]] == [METRICS_PORT]:
+                continue
             assert [port["port"] for port in rule["ports"]] == [info.default_port], name
             for peer in rule["from"]:
                 assert set(peer) == {"podSelector"}, f"{name} admits more than pods of its namespace: {peer}"
@@ -260,6 +335,28 @@ def test_an_office_reaches_the_bus_its_own_database_and_the_collector_only(overl
             (json.dumps({"app.kubernetes.io/name": "otel-collector"}), 4318),
             (json.dumps({"k8s-app": "kube-dns"}), 53),
         }, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_offices_and_the_agencies_namespaces_reach_the_bus_and_nothing_else(overlay):
+    """Agencies connect from namespaces labelled ostan.example/bus-client=agency (their nkey
+    still decides what they may do); the servers reach each other only on the cluster port."""
+    (nats,) = [resource for resource in rendered(overlay) if resource["kind"] == "StatefulSet"]
+    labels = nats["spec"]["template"]["metadata"]["labels"]
+    peers_by_port: dict[int, list[Resource]] = {}
+    for policy in _policies_for(overlay, labels):
+        for rule in policy["spec"].get("ingress", []):
+            for port in rule["ports"]:
+                peers_by_port.setdefault(port["port"], []).extend(rule["from"])
+    assert set(peers_by_port) == {4222, 6222}
+    assert peers_by_port[6222] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "nats"}}}]
+    assert peers_by_port[4222] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "office-service"}}},
+        {"namespaceSelector": {"matchLabels": {"ostan.example/bus-client": "agency"}}},
+    ]
+    for name in SERVICES:
+        assert _selects(peers_by_port[4222][0]["podSelector"], _pod_labels(overlay, name)), name
+    assert not _selects(peers_by_port[4222][0]["podSelector"], _pod_labels(overlay, "gateway"))
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

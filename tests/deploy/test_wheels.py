@@ -68,7 +68,7 @@ def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         _pip(python, *offline)
     except PipFailed:  # first run, or constraints.txt moved on: fill the wheelhouse
-        _pip(Path(sys.executable), "download", "--dest", str(WHEELHOUSE), "-c", str(ROOT / "constraints.txt"), *map(str, wheels))
+        _pip(Path(sys.executable), "wheel", "--wheel-dir", str(WHEELHOUSE), "-c", str(ROOT / "constraints.txt"), *map(str, wheels))
         for copy in WHEELHOUSE.glob("ostan_*.whl"):  # pip copies ours too; a stale one would shadow the next
             copy.unlink()
         _pip(python, *offline)

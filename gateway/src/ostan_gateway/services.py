@@ -1,11 +1,16 @@
-"""The gateway's gRPC clients of the office services: one channel each (TLS, with the gateway's
-client certificate, when configured), a deadline on every call, and the caller passed on as an
-assertion signed for the service called."""
+"""The gateway's gRPC clients of the office services: a few channels each, each its own connection
+(TLS, with the gateway's client certificate, when configured), a deadline on every call, and the
+caller passed on as an assertion signed for the service called.
+
+A service may run several worker processes on one port (SO_REUSEPORT); the kernel gives each
+connection to one of them, so calls spread over the workers only across several connections:
+the calls take the channels in turn."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +46,7 @@ def channel_credentials(ca_file: Path, cert_file: Path | None, key_file: Path | 
 
 
 @dataclass
-class ServiceClient:
-    name: str
-    address: str
-    channel: grpc.aio.Channel
+class Stubs:
     catalogue: catalogue_pb2_grpc.CatalogueServiceStub
     cases: case_pb2_grpc.CaseServiceStub
     processes: process_pb2_grpc.ProcessServiceStub
@@ -54,6 +56,63 @@ class ServiceClient:
     contracts: event_contracts_pb2_grpc.EventContractServiceStub
     # Served by the governor's service only.
     register: register_pb2_grpc.SlaRegisterServiceStub
+
+    @classmethod
+    def of(cls, channel: grpc.aio.Channel) -> Stubs:
+        return cls(
+            catalogue=catalogue_pb2_grpc.CatalogueServiceStub(channel),
+            cases=case_pb2_grpc.CaseServiceStub(channel),
+            processes=process_pb2_grpc.ProcessServiceStub(channel),
+            inquiries=inquiry_pb2_grpc.InquiryServiceStub(channel),
+            stats=stats_pb2_grpc.CaseStatsServiceStub(channel),
+            health=health_pb2_grpc.HealthStub(channel),
+            contracts=event_contracts_pb2_grpc.EventContractServiceStub(channel),
+            register=register_pb2_grpc.SlaRegisterServiceStub(channel),
+        )
+
+
+@dataclass
+class ServiceClient:
+    name: str
+    address: str
+    channels: list[grpc.aio.Channel]
+    stubs: list[Stubs]
+    _turn: itertools.cycle = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._turn = itertools.cycle(self.stubs)
+
+    @property
+    def catalogue(self) -> catalogue_pb2_grpc.CatalogueServiceStub:
+        return next(self._turn).catalogue
+
+    @property
+    def cases(self) -> case_pb2_grpc.CaseServiceStub:
+        return next(self._turn).cases
+
+    @property
+    def processes(self) -> process_pb2_grpc.ProcessServiceStub:
+        return next(self._turn).processes
+
+    @property
+    def inquiries(self) -> inquiry_pb2_grpc.InquiryServiceStub:
+        return next(self._turn).inquiries
+
+    @property
+    def health(self) -> health_pb2_grpc.HealthStub:
+        return next(self._turn).health
+
+    @property
+    def stats(self) -> stats_pb2_grpc.CaseStatsServiceStub:
+        return next(self._turn).stats
+
+    @property
+    def contracts(self) -> event_contracts_pb2_grpc.EventContractServiceStub:
+        return next(self._turn).contracts
+
+    @property
+    def register(self) -> register_pb2_grpc.SlaRegisterServiceStub:
+        return next(self._turn).register
 
 
 # A name like dns:///urban.ostan.svc.cluster.local:50054 (a headless Service) resolves to every
@@ -68,34 +127,32 @@ class Services:
         signer: AssertionSigner | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         max_message_bytes: int = 4 * 1024 * 1024,
+        channels_per_service: int = 1,
     ) -> None:
         self.signer = signer
         self.clients: dict[str, ServiceClient] = {}
+        # Each channel its own subchannel, so its own connection (channels with the same
+        # arguments otherwise share one). A channel that found its service away tries again
+        # within a second, not after gRPC's default backoff of up to two minutes.
         options = [
             *CHANNEL_OPTIONS,
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 1000),
         ]
+        if channels_per_service > 1:
+            options.append(("grpc.use_local_subchannel_pool", 1))
         for name, address in addresses.items():
             # The client instrumentation gives each call a span and carries its traceparent.
             interceptors = grpc_client_interceptors()
-            if credentials is None:
-                channel = grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
-            else:
-                channel = grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
-            self.clients[name] = ServiceClient(
-                name=name,
-                address=address,
-                channel=channel,
-                catalogue=catalogue_pb2_grpc.CatalogueServiceStub(channel),
-                cases=case_pb2_grpc.CaseServiceStub(channel),
-                processes=process_pb2_grpc.ProcessServiceStub(channel),
-                inquiries=inquiry_pb2_grpc.InquiryServiceStub(channel),
-                stats=stats_pb2_grpc.CaseStatsServiceStub(channel),
-                health=health_pb2_grpc.HealthStub(channel),
-                contracts=event_contracts_pb2_grpc.EventContractServiceStub(channel),
-                register=register_pb2_grpc.SlaRegisterServiceStub(channel),
-            )
+            channels = [
+                grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+                if credentials is None
+                else grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
+                for _ in range(channels_per_service)
+            ]
+            self.clients[name] = ServiceClient(name, address, channels, [Stubs.of(channel) for channel in channels])
 
     def __getitem__(self, name: str) -> ServiceClient:
         return self.clients[name]
@@ -128,5 +185,7 @@ class Services:
         return dict(zip(names, statuses, strict=True))
 
     async def close(self) -> None:
-        await asyncio.gather(*(client.channel.close() for client in self.clients.values()))
+        await asyncio.gather(
+            *(channel.close() for client in self.clients.values() for channel in client.channels)
+        )
 

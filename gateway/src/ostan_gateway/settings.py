@@ -61,6 +61,9 @@ class GatewaySettings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=0)
     # Where a local run keeps the gateway's spans as OTLP JSON lines; unset: nowhere.
     traces_dir: Path | None = None
+    # Connections to each service: calls take them in turn, so a service running several
+    # worker processes on one port (the kernel gives each connection to one) gets them all busy.
+    channels_per_service: int = Field(default=4, ge=1, le=64)
     # Deadlines of the gRPC calls, in seconds.
     catalogue_deadline: float = Field(default=2.0, gt=0)
     case_deadline: float = Field(default=5.0, gt=0)

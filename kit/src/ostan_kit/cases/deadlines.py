@@ -16,7 +16,7 @@ from ostan_kit.cases.projection import aware
 from ostan_kit.cases.records import Change, record
 from ostan_kit.inquiries.outbound import remind_pending
 from ostan_kit.messaging.grants import EventGrants
-from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.db import Database, is_sqlite, stage
 from ostan_kit.persistence.models import CaseRow, CaseTimerRow
 from ostan_kit.processes.definitions import ProcessDefinition, State, UnknownVersion
 from ostan_kit.runtime.telemetry import untraced
@@ -58,25 +58,44 @@ class Deadlines:
             return end if share >= 1 or end <= now else now + (end - now) * share
         return self.due(now, state.sla_days, state.sla_working_days, share)
 
+    def entering(
+        self, definition: ProcessDefinition, state_name: str, now: datetime, version: int, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The case's columns on entering ``state_name`` at ``version`` with ``data``: its
+        assignee, outcome and deadline, so that one write of the case row sets them with the state."""
+        state = definition.states[state_name]
+        return {
+            "assigned_role": definition.assignee(state_name, data),
+            "outcome": state.outcome,
+            "state_entered_at": now,
+            "state_version": version,
+            "breached": False,
+            "state_due_at": self.state_due(now, state, data),
+        }
+
     def enter_state(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
-        """Set the assignee and deadline of the state the case has just entered, with its timers."""
+        """Set the assignee and deadline of the state the case has just entered, with its timers
+        (for a case row of the ORM's; the engine's own steps write ``entering`` with the state)."""
+        for name, value in self.entering(definition, case.state, now, case.version, case.data).items():
+            setattr(case, name, value)
+        self.state_timers(session, case, definition, now)
+
+    def state_timers(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
+        """The warning and breach timers of the state the case has just entered (as ``entering``
+        set it), when the state has a deadline."""
         state = definition.states[case.state]
-        case.assigned_role = definition.assignee(case.state, case.data)
-        case.outcome = state.outcome
-        case.state_entered_at = now
-        case.state_version = case.version
-        case.breached = False
-        case.state_due_at = self.state_due(now, state, case.data)
         if case.state_due_at:
             for kind, share in (("state-warning", WARNING_SHARE), ("state-breach", 1.0)):
-                session.add(
-                    CaseTimerRow(
+                stage(
+                    session,
+                    CaseTimerRow.__table__,
+                    dict(
                         case_id=case.id,
                         kind=kind,
                         state=case.state,
                         state_version=case.version,
                         fire_at=self.state_due(now, state, case.data, share),
-                    )
+                    ),
                 )
 
     def start_process(self, session: AsyncSession, case: CaseRow, definition: ProcessDefinition, now: datetime) -> None:
@@ -84,14 +103,16 @@ class Deadlines:
         if not case.process_due_at:
             return
         for kind, share in (("process-warning", WARNING_SHARE), ("process-breach", 1.0)):
-            session.add(
-                CaseTimerRow(
+            stage(
+                session,
+                CaseTimerRow.__table__,
+                dict(
                     case_id=case.id,
                     kind=kind,
                     state="",
                     state_version=0,
                     fire_at=self.due(now, definition.sla_days, definition.sla_working_days, share),
-                )
+                ),
             )
 
 
@@ -114,7 +135,12 @@ class TimerFiring:
         self.clock = clock
 
     async def fire_due(self, limit: int = 100) -> int:
-        """Returns how many fired (stale ones included)."""
+        """Returns how many fired (stale ones included). With several workers, each timer is
+        claimed (SKIP LOCKED) on PostgreSQL; on SQLite one worker fires at a time."""
+        async with self.database.exclusive("sla-timers"):
+            return await self._fire_due(limit)
+
+    async def _fire_due(self, limit: int) -> int:
         now = self.clock()
         query = (
             select(CaseTimerRow.id)

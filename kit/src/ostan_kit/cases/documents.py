@@ -11,10 +11,8 @@ import unicodedata
 from pathlib import Path
 
 import puremagic
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from ostan_kit.persistence.models import CaseDocumentRow, CaseRow
+from ostan.common.v1 import case_pb2
 from ostan_kit.processes.definitions import Action, ProcessDefinition
 from ostan_kit.runtime.errors import FieldViolation, InvalidArgument, OutOfRange
 
@@ -106,11 +104,11 @@ def check_document(definition: ProcessDefinition, process: str, kind: str, conte
         )
 
 
-async def require_documents(session: AsyncSession, case: CaseRow, action: Action) -> None:
-    """The documents an action needs are attached to the case."""
+def require_documents(documents: list[case_pb2.CaseDocument], action: Action) -> None:
+    """The documents an action needs are among the case's ``documents``."""
     if not action.requires_documents:
         return
-    present = set(await session.scalars(select(CaseDocumentRow.kind).where(CaseDocumentRow.case_id == case.id)))
+    present = {document.kind for document in documents}
     missing = [kind for kind in action.requires_documents if kind not in present]
     if missing:
         raise InvalidArgument(

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from google.protobuf.message import Message
@@ -28,12 +29,19 @@ from ostan_kit.cases.children import ChildCases, summary
 from ostan_kit.cases.deadlines import Deadlines, TimerFiring
 from ostan_kit.cases.documents import LocalDocumentStore, check_document, require_documents, safe_filename
 from ostan_kit.cases.idempotency import Answer, Idempotency, check_key, request_hash
-from ostan_kit.cases.projection import case_view, document_message, history_entry
+from ostan_kit.cases.projection import (
+    Attachments,
+    attachments,
+    case_message,
+    case_view,
+    document_message,
+    history_entry,
+)
 from ostan_kit.cases.records import Change, advance, record
 from ostan_kit.catalogue.entries import CatalogueEntry
 from ostan_kit.inquiries.outbound import OutboundInquiry, inquiry_summary, send_inquiries
 from ostan_kit.messaging.grants import EventGrants
-from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.db import Database, is_sqlite, stage
 from ostan_kit.persistence.models import CaseCommentRow, CaseDocumentRow, CaseHistoryRow, CaseRow, CaseSequenceRow
 from ostan_kit.processes.definitions import (
     INQUIRY_SUMMARY,
@@ -162,10 +170,12 @@ class CaseEngine:
             code = normalise_code(code)
         except ValueError as error:
             raise InvalidArgument(str(error), [FieldViolation("code", str(error))]) from error
-        query = select(CaseRow).where(CaseRow.code == code)
+        query = select(CaseRow.__table__).where(CaseRow.code == code)
         if lock and not is_sqlite(self.database.url):
             query = query.with_for_update()
-        case = await session.scalar(query)
+        row = (await session.execute(query)).first()
+        # The case's columns as plain attributes (no ORM identity map or unit of work).
+        case = SimpleNamespace(**row._mapping) if row is not None else None
         if case is None or not self.access.may_see(actor, case):
             # A case the caller may not see is as good as absent: its existence is not told.
             raise NotFound(f"no case {code} in the {self.service} service")
@@ -175,8 +185,10 @@ class CaseEngine:
         return await case_view(session, self.service, case, full=full)
 
     async def get(self, actor: Actor, code: str) -> case_pb2.Case:
-        async with self.database.session() as session:
-            view = await self.view(session, await self._load(session, actor, code))
+        async def read(session: AsyncSession) -> case_pb2.Case:
+            return await self.view(session, await self._load(session, actor, code))
+
+        view = await self.database.run(read, write=False)
         await self._read_by(actor, view.code, "case")
         return view
 
@@ -289,8 +301,7 @@ class CaseEngine:
             year = jalali_year(now)
             code = make_code(self.prefix, year, await self._next_sequence(session, year))
             applicant_id, applicant_name = self._applicant(actor, definition, stored)
-            state = definition.states[definition.start.state]
-            case = CaseRow(
+            case = SimpleNamespace(
                 code=code,
                 process=resolved.process,
                 process_version=definition.version,
@@ -301,22 +312,17 @@ class CaseEngine:
                 version=1,
                 applicant_id=applicant_id,
                 applicant_name=applicant_name,
-                assigned_role=state.assignee_role,
-                state_version=1,
-                state_entered_at=now,
-                state_due_at=None,
                 process_due_at=self.deadlines.due(now, definition.sla_days, definition.sla_working_days),
-                outcome=state.outcome,
-                breached=False,
                 created_at=now,
                 updated_at=now,
+                **self.deadlines.entering(definition, definition.start.state, now, 1, stored),
             )
-            session.add(case)
-            await session.flush()
-            self.deadlines.enter_state(session, case, definition, now)
+            case.id = await session.scalar(insert(CaseRow.__table__).values(**vars(case)).returning(CaseRow.id))
+            self.deadlines.state_timers(session, case, definition, now)
             self.deadlines.start_process(session, case, definition, now)
             await record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored, self.grants)
-            return await self.view(session, case), code
+            # A new case has no documents or comments yet: nothing to read back.
+            return case_message(self.service, case, Attachments()), code
 
         # Who may start it was checked above, for a first call and a replay alike.
         return await self.idempotency.once(
@@ -375,7 +381,8 @@ class CaseEngine:
             if any(guard.kind.startswith("inquiries-") for guard in action.guards):
                 values[INQUIRY_SUMMARY] = await inquiry_summary(session, case)
             check_guards(action.guards, values, now)
-            await require_documents(session, case, action)
+            shown = await attachments(session, case.id)  # for the check and for the answer
+            require_documents(shown.documents, action)
             if expected_version and expected_version != case.version:
                 raise stale(case)
             from_state = case.state
@@ -388,15 +395,19 @@ class CaseEngine:
                 fields[action.carries_open] = [summary(row) for row in carried]
             if action.reports_children:
                 fields[action.reports_children] = [summary(row) for row in await self.children.of(session, case)]
-            # An action's fields (a decision, a date, a reason) join the case's record.
-            await advance(session, case, now, state=action.to, data={**case.data, **fields})
-            self.deadlines.enter_state(session, case, definition, now)
+            # An action's fields (a decision, a date, a reason) join the case's record; the new
+            # state's assignee and deadline are written in the same UPDATE.
+            merged = {**case.data, **fields}
+            await advance(
+                session, case, now, state=action.to, data=merged,
+                **self.deadlines.entering(definition, action.to, now, case.version + 1, merged),
+            )
+            self.deadlines.state_timers(session, case, definition, now)
             if text:
-                session.add(
-                    CaseCommentRow(
-                        case_id=case.id, author_id=actor.subject, author_role=role, text=text, action=action.name, at=now
-                    )
-                )
+                said = dict(author_id=actor.subject, author_role=role, text=text, action=action.name)
+                stage(session, CaseCommentRow.__table__, dict(case_id=case.id, at=now, **said))
+                shown.comments.append(case_pb2.Comment(**said))
+                shown.comments[-1].at.FromDatetime(now)
             change = Change(actor, role, action.name, action.event_name, from_state, now, text)
             await record(session, self.service, case, change, fields, self.grants)
             await self.children.carry(session, carried, case, change)
@@ -404,12 +415,11 @@ class CaseEngine:
                 await self.children.open(session, case, action, children, change)
             if action.inquiries and self.outbound:
                 await send_inquiries(session, self.service, case, action, self.outbound, actor, now)
-            return await self.view(session, case), case.code
+            return case_message(self.service, case, shown), case.code
 
-        async def authorise() -> None:
+        async def authorise(session: AsyncSession) -> None:
             """A replay's caller still sees the case and holds a role of the action."""
-            async with self.database.session() as session:
-                case = await self._load(session, actor, code)
+            case = await self._load(session, actor, code)
             action = self.definition_of(case).action(action_name)
             if action is None or self.access.acting_role(actor, case, action.roles) is None:
                 raise PermissionDenied(f"{action_name!r} takes one of the roles {action.roles if action else []}")
@@ -430,42 +440,39 @@ class CaseEngine:
         sha256 = hashlib.sha256(content).hexdigest()
         hashed = request_hash(code, kind, filename, content_type, sha256)
         operation = f"attach:{code}"
-        async with self.database.session() as session:
-            case = await self._load(session, actor, code)  # a replay too needs a caller who sees the case
-        replay = await self.idempotency.replay(actor, key, operation, hashed, case_pb2.AttachDocumentResponse, None)
-        if replay is not None:
-            return replay  # the first answer, even if the case has moved on since
-        definition = self.definition_of(case)
-        check_document(definition, case.process, kind, content_type, content)
-        if case.outcome is not None:
-            raise FailedPrecondition(f"the case is closed ({case.outcome})", reason="CASE_CLOSED")
 
         async def change(session: AsyncSession) -> tuple[Message, str]:
             case = await self._load(session, actor, code, lock=True)
+            check_document(self.definition_of(case), case.process, kind, content_type, content)
+            if case.outcome is not None:
+                raise FailedPrecondition(f"the case is closed ({case.outcome})", reason="CASE_CLOSED")
             now = self.clock()
             self.documents.put(content)
-            session.add(
-                CaseDocumentRow(
-                    case_id=case.id,
-                    kind=kind,
-                    filename=normalise(safe_filename(filename, kind)),
-                    content_type=content_type,
-                    size=len(content),
-                    sha256=sha256,
-                    attached_at=now,
-                    attached_by=actor.subject,
-                )
+            shown = await attachments(session, case.id)
+            document = dict(
+                kind=kind,
+                filename=normalise(safe_filename(filename, kind)),
+                content_type=content_type,
+                size=len(content),
+                sha256=sha256,
+                attached_by=actor.subject,
             )
+            stage(session, CaseDocumentRow.__table__, dict(case_id=case.id, attached_at=now, **document))
+            shown.documents.append(case_pb2.CaseDocument(**document))
+            shown.documents[-1].attached_at.FromDatetime(now)
             await advance(session, case, now)
             role = self.access.acting_role(actor, case, [APPLICANT, *actor.roles]) or ""
             detail = {"kind": kind, "sha256": sha256, "size": len(content), "content_type": content_type}
             await record(session, self.service, case, Change(actor, role, "attach", "document-attached", case.state, now), detail, self.grants)
-            await session.flush()
-            view = await self.view(session, case)
-            document = next(d for d in reversed(view.documents) if d.sha256 == sha256 and d.kind == kind)
-            return case_pb2.AttachDocumentResponse(case=view, document=document), case.code
+            view = case_message(self.service, case, shown)
+            return case_pb2.AttachDocumentResponse(case=view, document=view.documents[-1]), case.code
 
-        return await self.idempotency.once(actor, key, operation, hashed, case_pb2.AttachDocumentResponse, change)
+        async def authorise(session: AsyncSession) -> None:
+            await self._load(session, actor, code)  # a replay too needs a caller who sees the case
+
+        return await self.idempotency.once(
+            actor, key, operation, hashed, case_pb2.AttachDocumentResponse, change, authorise
+        )
 
     # -- timers --------------------------------------------------------------------------
     async def fire_due_timers(self, limit: int = 100) -> int:

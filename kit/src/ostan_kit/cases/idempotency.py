@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ostan_kit.persistence.db import Database
+from ostan_kit.persistence.db import Database, stage
 from ostan_kit.persistence.models import IdempotencyRow
 from ostan_kit.runtime.errors import FieldViolation, InvalidArgument
 from ostan_kit.security.actors import Actor
@@ -27,8 +28,9 @@ from ostan_kit.security.actors import Actor
 MAX_KEY_LENGTH = 200
 
 Change = Callable[[AsyncSession], Awaitable[tuple[Message, str]]]
-# Raises if the caller may not have the answer now (a replay is authorised like a first call).
-Authorise = Callable[[], Awaitable[None]]
+# Raises if the caller may not have the answer now (a replay is authorised like a first call);
+# it reads in the session of the call.
+Authorise = Callable[[AsyncSession], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,29 @@ class Idempotency:
         self, actor: Actor, key: str, operation: str, hashed: str, kind: type[Message], authorise: Authorise | None
     ) -> Answer | None:
         async with self.database.session() as session:
-            row = await session.get(IdempotencyRow, (scope_of(actor), key))
+            return await self._replay(session, actor, key, operation, hashed, kind, authorise)
+
+    @staticmethod
+    async def _replay(
+        session: AsyncSession,
+        actor: Actor,
+        key: str,
+        operation: str,
+        hashed: str,
+        kind: type[Message],
+        authorise: Authorise | None,
+    ) -> Answer | None:
+        row = (
+            await session.execute(
+                select(IdempotencyRow.request_hash, IdempotencyRow.operation, IdempotencyRow.response).where(
+                    IdempotencyRow.caller == scope_of(actor), IdempotencyRow.key == key
+                )
+            )
+        ).first()
         if row is None:
             return None
         if authorise is not None:
-            await authorise()
+            await authorise(session)
         if row.request_hash != hashed or row.operation != operation:
             raise InvalidArgument(
                 "the idempotency key was used for a different request",
@@ -93,33 +113,36 @@ class Idempotency:
         authorise: Authorise | None = None,
     ) -> Answer:
         """Run ``change`` in one transaction that also keeps its answer under ``actor``'s ``key``;
-        a replay answers the first answer once ``authorise`` lets it."""
+        the key is looked up in that same transaction (one checkout), and a replay answers the
+        first answer once ``authorise`` lets it."""
         key = check_key(key)
-        replay = await self.replay(actor, key, operation, hashed, kind, authorise)
-        if replay is not None:
-            return replay
+
+        async def once(session: AsyncSession) -> Answer:
+            replay = await self._replay(session, actor, key, operation, hashed, kind, authorise)
+            if replay is not None:
+                return replay
+            message, code = await change(session)
+            stage(
+                session,
+                IdempotencyRow.__table__,
+                dict(
+                    caller=scope_of(actor),
+                    key=key,
+                    operation=operation,
+                    request_hash=hashed,
+                    case_code=code,
+                    created_at=self.clock(),
+                    response=message.SerializeToString(deterministic=True),
+                ),
+            )
+            return Answer(message, replayed=False)
+
         for attempt in range(3):
             try:
-                async with self.database.transaction() as session:
-                    message, code = await change(session)
-                    session.add(
-                        IdempotencyRow(
-                            caller=scope_of(actor),
-                            key=key,
-                            operation=operation,
-                            request_hash=hashed,
-                            case_code=code,
-                            created_at=self.clock(),
-                            response=message.SerializeToString(deterministic=True),
-                        )
-                    )
-                return Answer(message, replayed=False)
+                return await self.database.run(once)
             except IntegrityError:
-                # The same key committed meanwhile (answer as its replay), or two starts raced
-                # to open a new year's sequence (try again).
-                replay = await self.replay(actor, key, operation, hashed, kind, authorise)
-                if replay is not None:
-                    return replay
+                # The same key committed meanwhile (answered as its replay on the next try), or
+                # two starts raced to open a new year's sequence (tried again).
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")

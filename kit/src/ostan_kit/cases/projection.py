@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Integer, String, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import case_pb2
@@ -18,8 +19,43 @@ def aware(instant: datetime | None) -> datetime | None:
     return instant.replace(tzinfo=UTC)
 
 
-async def case_view(session: AsyncSession, service: str, case: CaseRow, *, full: bool = True) -> case_pb2.Case:
-    """The case; ``full`` adds its documents and comments (one query each)."""
+@dataclass
+class Attachments:
+    """A case's documents and comments, as shown."""
+
+    documents: list[case_pb2.CaseDocument] = field(default_factory=list)
+    comments: list[case_pb2.Comment] = field(default_factory=list)
+
+
+async def attachments(session: AsyncSession, case_id: int) -> Attachments:
+    """A case's documents and comments, oldest first, in one query."""
+    d, c = CaseDocumentRow, CaseCommentRow
+    documents = select(
+        literal("document").label("what"), d.id, d.kind.label("a"), d.filename.label("b"),
+        d.content_type.label("c"), d.sha256.label("d"), d.attached_by.label("e"), d.size.label("n"),
+        d.attached_at.label("at"),
+    ).where(d.case_id == case_id)
+    comments = select(
+        literal("comment"), c.id, c.author_id, c.author_role, c.text, c.action,
+        literal("", String), literal(0, Integer), c.at,
+    ).where(c.case_id == case_id)
+    found = Attachments()
+    for row in await session.execute(union_all(documents, comments).order_by("what", "id")):
+        if row.what == "document":
+            document = case_pb2.CaseDocument(
+                kind=row.a, filename=row.b, content_type=row.c, size=row.n, sha256=row.d, attached_by=row.e
+            )
+            document.attached_at.FromDatetime(aware(row.at))
+            found.documents.append(document)
+        else:
+            comment = case_pb2.Comment(author_id=row.a, author_role=row.b, text=row.c, action=row.d)
+            comment.at.FromDatetime(aware(row.at))
+            found.comments.append(comment)
+    return found
+
+
+def case_message(service: str, case: CaseRow, shown: Attachments | None = None) -> case_pb2.Case:
+    """The case; with ``shown``, its documents and comments too."""
     message = case_pb2.Case(
         code=case.code,
         service=service,
@@ -41,20 +77,15 @@ async def case_view(session: AsyncSession, service: str, case: CaseRow, *, full:
         message.state_due_at.FromDatetime(aware(case.state_due_at))
     if case.process_due_at:
         message.process_due_at.FromDatetime(aware(case.process_due_at))
-    if full:
-        documents = await session.scalars(
-            select(CaseDocumentRow).where(CaseDocumentRow.case_id == case.id).order_by(CaseDocumentRow.id)
-        )
-        message.documents.extend(document_message(row) for row in documents)
-        comments = await session.scalars(
-            select(CaseCommentRow).where(CaseCommentRow.case_id == case.id).order_by(CaseCommentRow.id)
-        )
-        for row in comments:
-            comment = message.comments.add(
-                author_id=row.author_id, author_role=row.author_role, text=row.text, action=row.action
-            )
-            comment.at.FromDatetime(aware(row.at))
+    if shown is not None:
+        message.documents.extend(shown.documents)
+        message.comments.extend(shown.comments)
     return message
+
+
+async def case_view(session: AsyncSession, service: str, case: CaseRow, *, full: bool = True) -> case_pb2.Case:
+    """The case; ``full`` adds its documents and comments (one query)."""
+    return case_message(service, case, await attachments(session, case.id) if full else None)
 
 
 def document_message(row: CaseDocumentRow) -> case_pb2.CaseDocument:

@@ -17,6 +17,7 @@ from ostan_kit.cases.access import stale
 from ostan_kit.messaging.agency_events import stage_agency_events
 from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.messaging.outbox import add_event
+from ostan_kit.persistence.db import stage
 from ostan_kit.persistence.models import CaseHistoryRow, CaseRow
 from ostan_kit.runtime import metrics
 from ostan_kit.security.actors import Actor
@@ -36,20 +37,21 @@ class Change:
     comment: str = ""
 
 
-async def advance(session: AsyncSession, case: CaseRow, now: datetime, **changes: Any) -> None:
-    """Write ``changes`` and the next version, only if the case is still at the version read:
-    two officers acting at once get one success and one conflict."""
+async def advance(session: AsyncSession, case: Any, now: datetime, **changes: Any) -> None:
+    """Write ``changes`` and the next version in one UPDATE, only if the case is still at the
+    version read: two officers acting at once get one success and one conflict. ``case`` (as
+    ``load_case`` gave it) then holds the new values: nothing is read back."""
     values = {**changes, "version": case.version + 1, "updated_at": now}
     changed = await session.execute(
-        update(CaseRow)
-        .where(CaseRow.id == case.id, CaseRow.version == case.version)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        update(CaseRow.__table__).where(CaseRow.id == case.id, CaseRow.version == case.version).values(**values)
     )
     if changed.rowcount != 1:
         raise stale(case)
-    for name, value in values.items():  # the row now holds these: no need to read it back
-        set_committed_value(case, name, value)
+    for name, value in values.items():
+        if isinstance(case, CaseRow):
+            set_committed_value(case, name, value)
+        else:
+            setattr(case, name, value)
 
 
 async def record(
@@ -62,8 +64,10 @@ async def record(
 ) -> None:
     """History, the audit chain's record and the CloudEvent of one change, in the caller's
     transaction, and the agency events its ``grants`` project from it."""
-    session.add(
-        CaseHistoryRow(
+    stage(
+        session,
+        CaseHistoryRow.__table__,
+        dict(
             case_id=case.id,
             event=change.event,
             action=change.action,
@@ -74,7 +78,7 @@ async def record(
             comment=change.comment,
             version=case.version,
             at=change.at,
-        )
+        ),
     )
     await append(
         session,

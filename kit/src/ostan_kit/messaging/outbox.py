@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ostan_kit.messaging import cloudevents
 from ostan_kit.messaging.bus import Bus
 from ostan_kit.messaging.tracing import publish_span
-from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.db import Database, is_sqlite, stage
 from ostan_kit.persistence.models import OutboxRow
 from ostan_kit.runtime.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
 from ostan_kit.runtime.telemetry import untraced
@@ -43,7 +43,9 @@ def add_event(
     time: datetime,
 ) -> OutboxRow:
     """Stage a CloudEvent in ``session``; it commits, or not, with the caller's transaction. Its
-    headers keep the transaction's ``traceparent``: the relay's publish span continues it."""
+    headers keep the transaction's ``traceparent``: the relay's publish span continues it. The row
+    is staged (inserted with the transaction's other rows, not by the ORM); what is returned is
+    its values, for what the caller derives from the event."""
     event_id = str(uuid_utils.uuid7())
     trace: dict[str, str] = {}
     propagate.inject(trace)
@@ -56,7 +58,7 @@ def add_event(
         data_schema=message.DESCRIPTOR.full_name,
         extra=trace,
     )
-    row = OutboxRow(
+    values = dict(
         id=event_id,
         subject=subject,
         headers=headers,
@@ -66,8 +68,8 @@ def add_event(
         attempts=0,
         last_error="",
     )
-    session.add(row)
-    return row
+    stage(session, OutboxRow.__table__, values)
+    return OutboxRow(**values)
 
 
 class OutboxRelay:
@@ -116,12 +118,14 @@ class OutboxRelay:
             .limit(self.batch)
         )
         if is_sqlite(self.database.url):
-            # SQLite has one writer: hold no transaction while publishing, mark afterwards.
-            async with self.database.session() as session:
-                rows = (await session.scalars(query)).all()
-            sent, error = await self._publish(rows)
-            async with self.database.transaction() as session:
-                await self._mark(session, rows, sent, error)
+            # SQLite has one writer: hold no transaction while publishing, mark afterwards; one
+            # worker's relay at a time, so that no two publish the same rows.
+            async with self.database.exclusive("outbox-relay"):
+                async with self.database.session() as session:
+                    rows = (await session.scalars(query)).all()
+                sent, error = await self._publish(rows)
+                async with self.database.transaction() as session:
+                    await self._mark(session, rows, sent, error)
             return sent
         # PostgreSQL: rows are claimed (SKIP LOCKED) so that replicas share the work.
         async with self.database.transaction() as session:

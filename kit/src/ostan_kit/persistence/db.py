@@ -1,14 +1,24 @@
-"""The service's own database: SQLAlchemy 2 async, an SQLite file by default, PostgreSQL by URL."""
+"""The service's own database: SQLAlchemy 2 async, an SQLite file by default, PostgreSQL by URL.
+
+A pooled connection is not pinged before each use (that is a round trip, three on asyncpg, per
+checkout). A connection that died while it sat in the pool (the server restarted, a proxy or
+``pg_terminate_backend`` cut it) fails at its first statement instead; the pool drops it, and
+``Database.run`` runs the work once more on a fresh connection when nothing had been done yet.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import fcntl
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Table, event, insert, text
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from ostan_kit.runtime.telemetry import instrument_database
@@ -34,7 +44,76 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_async_engine(url, pool_size=5, max_overflow=5)
+    _mark_retryable_disconnects(engine)
+    return engine
+
+
+T = TypeVar("T")
+# How many statements have completed on a connection since it was checked out.
+_DONE = "ostan_statements_done"
+
+
+def _mark_retryable_disconnects(engine: AsyncEngine) -> None:
+    """A disconnect at a checkout's first statement is marked ``nothing_done``: the server has
+    nothing of that transaction, so running the work again on a fresh connection is safe."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _checked_out(_dbapi_connection, record, _proxy) -> None:  # noqa: ANN001
+        record.info[_DONE] = 0
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _done(connection, *_args) -> None:  # noqa: ANN001
+        connection.info[_DONE] = connection.info.get(_DONE, 0) + 1
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _disconnected(context: ExceptionContext) -> None:
+        if context.is_disconnect and context.connection is not None and context.sqlalchemy_exception is not None:
+            try:
+                done = context.connection.info.get(_DONE, 0)
+            except Exception:  # an invalidated connection has no info left to read: assume work
+                done = 1
+            context.sqlalchemy_exception.nothing_done = done == 0  # type: ignore[union-attr]
+
+
+def nothing_done(error: BaseException) -> bool:
+    """A disconnect before the transaction had done anything (see ``Database.run``)."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated and getattr(error, "nothing_done", False)
+
+
+# Rows a transaction will insert, kept in its session's info until just before it commits.
+_STAGED = "ostan_staged_rows"
+
+
+def stage(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
+    """Insert ``values`` into ``table`` with the transaction, without the ORM's unit of work:
+    the staged rows of a transaction go to the database together, before it commits, in one
+    statement on PostgreSQL (data-modifying CTEs), one per table on SQLite."""
+    session.info.setdefault(_STAGED, []).append((table, values))
+
+
+async def write_staged(session: AsyncSession) -> None:
+    staged: list[tuple[Table, dict[str, Any]]] = session.info.pop(_STAGED, [])
+    if not staged:
+        return
+    if session.bind.dialect.name == "postgresql":
+        # One statement, a CTE per row: single-row inserts keep the statement's compiled form
+        # cacheable (multi-row VALUES in a CTE are compiled afresh each time).
+        *first, (last_table, last_values) = staged
+        statement = insert(last_table).values(**last_values)
+        for number, (table, values) in enumerate(first):
+            statement = statement.add_cte(insert(table).values(**values).cte(f"staged_{number}"))
+        await session.execute(statement)
+        return
+    # In the order staged, rows of one table in a run together.
+    runs: list[tuple[Table, list[dict[str, Any]]]] = []
+    for table, values in staged:
+        if runs and runs[-1][0] is table:
+            runs[-1][1].append(values)
+        else:
+            runs.append((table, [values]))
+    for table, rows in runs:
+        await session.execute(insert(table), rows)
 
 
 class Database:
@@ -43,6 +122,10 @@ class Database:
         self.engine = create_engine(url)
         instrument_database(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads outside a write need no transaction of their own on PostgreSQL: no BEGIN and
+        # ROLLBACK around them (SQLite reads without one anyway).
+        reader = self.engine if is_sqlite(url) else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reads = async_sessionmaker(reader, expire_on_commit=False)
         # SQLite has one writer per file, and only this process writes to it: writers queue
         # here rather than in SQLite's busy handler, whose sleeps grow to 100 ms at a time.
         self._writer = asyncio.Lock() if is_sqlite(url) else None
@@ -55,6 +138,45 @@ class Database:
         """A session in a transaction that commits on leaving (rolls back on an error)."""
         async with self._writer or nullcontext(), self.sessions() as session, session.begin():
             yield session
+            await write_staged(session)
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool = True) -> T:
+        """``work`` in one session (a transaction that commits when ``write``), on one checkout;
+        run once more on a fresh connection if the first found its connection dead before doing
+        anything."""
+        for attempt in range(2):
+            try:
+                if write:
+                    async with self.transaction() as session:
+                        return await work(session)
+                async with self.reads() as session:
+                    return await work(session)
+            except DBAPIError as error:
+                if attempt or not nothing_done(error):
+                    raise
+        raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Work that one process at a time may do on this database (the outbox relay's round,
+        firing timers), when the service runs several workers. On SQLite, a lock file beside
+        the database, released by the kernel if its holder dies; PostgreSQL needs none (its
+        work claims rows with FOR UPDATE SKIP LOCKED)."""
+        database = make_url(self.url).database if is_sqlite(self.url) else None
+        if not database or database == ":memory:":
+            yield
+            return
+        descriptor = os.open(f"{database}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
 
     async def ping(self) -> bool:
         try:

@@ -64,6 +64,7 @@ from ostan_kit.runtime.servicers import (
 )
 from ostan_kit.runtime.settings import ServiceSettings, load_settings
 from ostan_kit.runtime.telemetry import configure_tracing, grpc_server_interceptors, untraced
+from ostan_kit.runtime.workers import run_workers
 from ostan_kit.security.assertions import AssertionVerifier, load_public_key
 from ostan_kit.text.workdays import WorkingCalendar
 
@@ -254,9 +255,11 @@ class OfficeService:
     async def start(self) -> None:
         limit = self.max_message_bytes
         # The span of a call comes first, so that a refused caller is in the trace too.
+        options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        if self.settings.shares_port:  # several workers serve the one port
+            options.append(("grpc.so_reuseport", 1))
         self.server = grpc.aio.server(
-            interceptors=[*grpc_server_interceptors(), CallerInterceptor(self._assertion_verifier())],
-            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+            interceptors=[*grpc_server_interceptors(), CallerInterceptor(self._assertion_verifier())], options=options
         )
         catalogue_pb2_grpc.add_CatalogueServiceServicer_to_server(
             CatalogueServicer(self.settings.service, self.catalogue, self.engine), self.server
@@ -443,14 +446,20 @@ def run(name: str, package: str, extensions: Sequence[ExtensionFactory] = ()) ->
     """
     settings = load_settings(name)
     configure_logging(name, settings.log_level)
-    configure_tracing(name, settings.traces_dir)
     layout = ServiceLayout.of_package(package)
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "migrate":
         upgrade(layout.migrations, settings.resolved_database_url)
-    elif command == "serve":
+    elif command == "serve" and settings.workers == 1:
+        configure_tracing(name, settings.traces_dir)
         asyncio.run(serve(settings, layout, extensions))
+    elif command == "serve":
+        # Once, before the workers start; each worker then has its own tracing, loop, server.
+        if settings.migrate_on_start:
+            upgrade(layout.migrations, settings.resolved_database_url)
+        raise SystemExit(run_workers(settings.workers, SERVICES[name].package, SERVICES[name].env_prefix, settings))
     elif command == "replay-parked":
+        configure_tracing(name, settings.traces_dir)
         asyncio.run(replay_parked(settings, layout, extensions))
     else:
         raise SystemExit(f"usage: python -m {SERVICES[name].package} [serve|migrate|replay-parked]")

@@ -16,6 +16,11 @@ class ServiceSettings(BaseSettings):
     service: str
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 0
+    # Worker processes serving the port together (SO_REUSEPORT); one per core is the most a
+    # service can use. Several need a fixed port.
+    workers: int = Field(default=1, ge=1, le=64)
+    # Set by the supervisor for each of several workers: the port is shared (SO_REUSEPORT).
+    shares_port: bool = False
     # Default: an SQLite file under state_dir; production: postgresql+asyncpg://…
     database_url: str = ""
     nats_url: str = "nats://127.0.0.1:14222"
