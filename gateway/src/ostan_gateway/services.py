@@ -21,6 +21,7 @@ from ostan.common.v1 import (
     case_pb2_grpc,
     catalogue_pb2_grpc,
     event_contracts_pb2_grpc,
+    inquiry_pb2_grpc,
     issued_pb2_grpc,
     process_pb2_grpc,
     stats_pb2_grpc,
@@ -52,6 +53,7 @@ class Stubs:
     processes: process_pb2_grpc.ProcessServiceStub
     issued: issued_pb2_grpc.IssuedDocumentServiceStub
     verification: issued_pb2_grpc.VerificationServiceStub
+    inquiries: inquiry_pb2_grpc.InquiryServiceStub
     stats: stats_pb2_grpc.CaseStatsServiceStub
     health: health_pb2_grpc.HealthStub
     contracts: event_contracts_pb2_grpc.EventContractServiceStub
@@ -66,6 +68,7 @@ class Stubs:
             processes=process_pb2_grpc.ProcessServiceStub(channel),
             issued=issued_pb2_grpc.IssuedDocumentServiceStub(channel),
             verification=issued_pb2_grpc.VerificationServiceStub(channel),
+            inquiries=inquiry_pb2_grpc.InquiryServiceStub(channel),
             stats=stats_pb2_grpc.CaseStatsServiceStub(channel),
             health=health_pb2_grpc.HealthStub(channel),
             contracts=event_contracts_pb2_grpc.EventContractServiceStub(channel),
@@ -103,6 +106,10 @@ class ServiceClient:
     @property
     def verification(self) -> issued_pb2_grpc.VerificationServiceStub:
         return next(self._turn).verification
+
+    @property
+    def inquiries(self) -> inquiry_pb2_grpc.InquiryServiceStub:
+        return next(self._turn).inquiries
 
     @property
     def health(self) -> health_pb2_grpc.HealthStub:
