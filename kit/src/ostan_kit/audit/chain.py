@@ -3,9 +3,17 @@
 A record's hash is SHA-256 over the previous hash and the record's RFC 8785 canonical JSON
 (sequence, time, kind, actor, what it is about, detail), so editing, deleting, reordering or
 inserting a record breaks the chain at that record; the head row names the last record, so
-cutting the tail breaks it too. Appends are serialised: on PostgreSQL by a row lock on the head
-(``SELECT … FOR UPDATE`` in the appending transaction), on SQLite by the database's one writer
-queue (``Database.transaction``), which every append runs in.
+cutting the tail breaks it too.
+
+Appending costs no statement of its own: a transaction's records are staged (``append``) and
+written with its other staged rows just before it commits, by statements that read the head,
+chain the records onto it and move it in the database itself (the canonical JSON is made here;
+the sequence and the previous hash, known only to the database, are spliced in, and the
+database hashes). Appends are serialised by the head: on PostgreSQL the one statement's
+``UPDATE audit_head`` takes the head's row lock, so a concurrent transaction's update waits and
+then chains onto the head that transaction left; on SQLite a transaction holds the database's
+one write lock from its first write until it commits, and a trigger moves the head as each
+record goes in.
 """
 
 from __future__ import annotations
@@ -17,12 +25,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
-from sqlalchemy import select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Executable,
+    Insert,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import events_pb2
 from ostan_kit.messaging.outbox import add_event
-from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.db import Database, following, is_sqlite
 from ostan_kit.persistence.models import AuditHeadRow, AuditRecordRow
 from ostan_kit.security.actors import Actor
 
@@ -51,35 +74,111 @@ def actor_label(actor: Actor) -> str:
     return f"{actor.kind}:{actor.subject}" + (f"@{who}" if who else "")
 
 
+def canonical_prefix(at: datetime, kind: str, actor: str, about: str, detail: Any) -> str:
+    """The record's canonical JSON up to its sequence, which comes last (RFC 8785 sorts the keys):
+    the hashed text is the previous hash, this, the sequence and ``}``."""
+    body = rfc8785.dumps(
+        {"sequence": 0, "at": _utc(at).isoformat(timespec="microseconds"), "kind": kind, "actor": actor,
+         "about": about, "detail": detail}
+    ).decode()
+    if not body.endswith('"sequence":0}'):
+        raise AssertionError("the sequence is not the last key of the canonical record")
+    return body[: -len("0}")]
+
+
 async def append(
     session: AsyncSession, *, at: datetime, kind: str, actor: Actor | str, about: str, detail: dict[str, Any]
-) -> AuditRecordRow:
-    """Append a record in the caller's transaction (which must be a ``Database.transaction``)."""
-    query = select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID)
-    bind = session.get_bind()
-    if bind.dialect.name != "sqlite":
-        query = query.with_for_update()
-    head = await session.scalar(query)
-    if head is None:
-        raise RuntimeError("the audit log has no head row: the database is not migrated to 0003")
-    label = actor if isinstance(actor, str) else actor_label(actor)
-    sequence = head.sequence + 1
+) -> None:
+    """Stage a record in the caller's transaction (which must be a ``Database.transaction``): it
+    is chained onto the head and written with the transaction's staged rows as it commits."""
+    label = (actor if isinstance(actor, str) else actor_label(actor))[:200]
     # The JSON column gives back what JSON can hold; hash exactly that.
     detail = rfc8785_safe(detail)
-    digest = record_hash(head.hash, sequence, at, kind, label[:200], about[:200], detail)
-    row = AuditRecordRow(
-        sequence=sequence,
-        at=at,
-        kind=kind,
-        actor=label[:200],
-        about=about[:200],
-        detail=detail,
-        previous_hash=head.hash,
-        hash=digest,
+    following(session, "audit", _Appends).records.append(
+        _Staged(at, kind, label, about[:200], detail, canonical_prefix(at, kind, label, about[:200], detail))
     )
-    session.add(row)
-    head.sequence, head.hash = sequence, digest
-    return row
+
+
+@dataclass(frozen=True)
+class _Staged:
+    at: datetime
+    kind: str
+    actor: str
+    about: str
+    detail: Any
+    canonical: str
+
+
+_LOG = AuditRecordRow.__table__
+_HEAD = AuditHeadRow.__table__
+_COLUMNS = ("sequence", "at", "kind", "actor", "about", "detail", "previous_hash", "hash")
+
+
+class _Appends:
+    """A transaction's staged records, as the statements that chain them onto the head."""
+
+    def __init__(self) -> None:
+        self.records: list[_Staged] = []
+
+    def _values(self, record: _Staged) -> list[ColumnElement]:
+        return [
+            literal(record.at, _LOG.c.at.type),
+            literal(record.kind, _LOG.c.kind.type),
+            literal(record.actor, _LOG.c.actor.type),
+            literal(record.about, _LOG.c.about.type),
+            literal(record.detail, _LOG.c.detail.type),
+        ]
+
+    def postgresql(self) -> tuple[list[CTE], Insert]:
+        """Move the head past every record in one UPDATE (its row lock serialises appends; under
+        READ COMMITTED a waiting update chains onto the head as the other left it), keeping the
+        hash it moved from; the records are chained from that hash again in the INSERT."""
+
+        def digest(previous: ColumnElement, sequence: ColumnElement, record: _Staged) -> ColumnElement:
+            text = previous.concat(literal(record.canonical, Text)).concat(cast(sequence, Text)).concat(literal("}", Text))
+            return func.encode(func.sha256(func.convert_to(text, literal_column("'UTF8'"))), literal_column("'hex'"))
+
+        count = len(self.records)
+        moved_hash: ColumnElement = _HEAD.c.hash
+        for number, record in enumerate(self.records, start=1):
+            moved_hash = digest(moved_hash, _HEAD.c.sequence + number, record)
+        moved = (
+            update(_HEAD)
+            .where(_HEAD.c.id == HEAD_ID)
+            .values(sequence=_HEAD.c.sequence + count, previous_hash=_HEAD.c.hash, hash=moved_hash)
+            # What RETURNING sees is the new row: the sequence before is the new one less the count.
+            .returning((_HEAD.c.sequence - count).label("base"), _HEAD.c.previous_hash.label("origin"))
+            .cte("audit_head_moved")
+        )
+        rows, previous = [], moved.c.origin
+        for number, record in enumerate(self.records, start=1):
+            sequence = moved.c.base + number
+            hashed = digest(previous, sequence, record)
+            rows.append(select(sequence, *self._values(record), previous, hashed).select_from(moved))
+            previous = hashed
+        source = rows[0] if count == 1 else union_all(*rows)
+        return [moved], insert(_LOG).from_select(_COLUMNS, source)
+
+    def sqlite(self) -> tuple[Executable, list[dict[str, Any]]]:
+        """One INSERT … SELECT from the head per record; the trigger ``audit_log_moves_head``
+        moves the head to each record as it goes in, so the next one chains onto it."""
+        sequence = _HEAD.c.sequence + 1
+        text = _HEAD.c.hash.concat(bindparam("canonical", type_=Text)).concat(cast(sequence, Text)).concat("}")
+        chained = select(
+            sequence,
+            bindparam("at", type_=_LOG.c.at.type),
+            bindparam("kind", type_=_LOG.c.kind.type),
+            bindparam("actor", type_=_LOG.c.actor.type),
+            bindparam("about", type_=_LOG.c.about.type),
+            bindparam("detail", type_=_LOG.c.detail.type),
+            _HEAD.c.hash,
+            func.ostan_sha256(text),
+        ).where(_HEAD.c.id == HEAD_ID)
+        parameters = [
+            {"at": r.at, "kind": r.kind, "actor": r.actor, "about": r.about, "detail": r.detail, "canonical": r.canonical}
+            for r in self.records
+        ]
+        return insert(_LOG).from_select(_COLUMNS, chained), parameters
 
 
 def rfc8785_safe(value: Any) -> Any:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Select, insert, select, update
@@ -66,6 +66,8 @@ from ostan_kit.text.tracking import make_code, normalise_code
 from ostan_kit.text.workdays import WorkingCalendar
 
 __all__ = ["Answer", "CaseEngine", "Resolved"]
+
+T = TypeVar("T")
 
 MAX_PAGE_SIZE = 200
 # A page token is the offset of the next page; a longer one is no token this service gave.
@@ -197,30 +199,34 @@ class CaseEngine:
 
     async def get(self, actor: Actor, code: str) -> case_pb2.Case:
         async def read(session: AsyncSession) -> case_pb2.Case:
-            return await self.view(session, await self._load(session, actor, code))
+            view = await self.view(session, await self._load(session, actor, code))
+            await self._read_by(session, actor, view.code, "case")
+            return view
 
-        view = await self.database.run(read, write=False)
-        await self._read_by(actor, view.code, "case")
-        return view
+        return await self._read(actor, read)
 
     async def history(self, actor: Actor, code: str) -> list[case_pb2.HistoryEntry]:
-        async with self.database.session() as session:
+        async def read(session: AsyncSession) -> list[case_pb2.HistoryEntry]:
             case = await self._load(session, actor, code)
             rows = await session.scalars(
                 select(CaseHistoryRow).where(CaseHistoryRow.case_id == case.id).order_by(CaseHistoryRow.id)
             )
             entries = [history_entry(row) for row in rows]
-        await self._read_by(actor, case.code, "history")
-        return entries
+            await self._read_by(session, actor, case.code, "history")
+            return entries
 
-    async def _read_by(self, actor: Actor, code: str, what: str) -> None:
+        return await self._read(actor, read)
+
+    async def _read(self, actor: Actor, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """A read of a case; a staff member's leaves its audit record (``Database.run_recorded``)."""
+        if actor.kind == "staff":
+            return await self.database.run_recorded(read)
+        return await self.database.run(read, write=False)
+
+    async def _read_by(self, session: AsyncSession, actor: Actor, code: str, what: str) -> None:
         """Staff reads of a case go into the audit chain (an applicant reading their own does not)."""
-        if actor.kind != "staff":
-            return
-        async with self.database.transaction() as session:
-            await append(
-                session, at=self.clock(), kind="case.read", actor=actor, about=code, detail={"read": what}
-            )
+        if actor.kind == "staff":
+            await append(session, at=self.clock(), kind="case.read", actor=actor, about=code, detail={"read": what})
 
     async def document(self, actor: Actor, code: str, sha256: str) -> tuple[case_pb2.CaseDocument, bytes]:
         """One of the case's documents and its content, for whoever may see the case."""

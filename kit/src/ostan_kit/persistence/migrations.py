@@ -348,6 +348,7 @@ def chassis_0007_upgrade() -> None:
         sa.Column("sequence", sa.Integer, nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
         sa.Column("published_sequence", sa.Integer, nullable=False),
+        sa.Column("previous_hash", sa.String(64), nullable=False),
     )
     old = sa.table(
         "case_audit",
@@ -361,7 +362,7 @@ def chassis_0007_upgrade() -> None:
         sa.column("detail", sa.JSON),
     )
     cases = sa.table("cases", sa.column("id", sa.Integer), sa.column("code", sa.String))
-    moved, previous = [], GENESIS
+    moved, previous, before = [], GENESIS, GENESIS
     rows = op.get_bind().execute(
         sa.select(old, cases.c.code).join(cases, cases.c.id == old.c.case_id).order_by(old.c.id)
     )
@@ -373,10 +374,20 @@ def chassis_0007_upgrade() -> None:
             {"sequence": sequence, "at": row.at, "kind": "case.transition", "actor": actor, "about": row.code,
              "detail": detail, "previous_hash": previous, "hash": digest}
         )
-        previous = digest
+        before, previous = previous, digest
     if moved:
         op.bulk_insert(records, moved)
-    op.bulk_insert(head, [{"id": 1, "sequence": len(moved), "hash": previous, "published_sequence": 0}])
+    op.bulk_insert(
+        head, [{"id": 1, "sequence": len(moved), "hash": previous, "previous_hash": before, "published_sequence": 0}]
+    )
+    if op.get_bind().dialect.name == "sqlite":
+        # An append on SQLite is one INSERT … SELECT from the head (ostan_kit.audit.chain); this
+        # moves the head to each record as it goes in. PostgreSQL moves it in the same statement.
+        op.execute(
+            "CREATE TRIGGER audit_log_moves_head AFTER INSERT ON audit_log BEGIN "
+            "UPDATE audit_head SET sequence = NEW.sequence, previous_hash = NEW.previous_hash, hash = NEW.hash "
+            "WHERE id = 1; END"
+        )
     op.drop_table("case_audit")
     op.create_table(
         "case_inquiries",

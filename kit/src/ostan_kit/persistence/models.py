@@ -190,13 +190,15 @@ class AuditRecordRow(Base):
 
 
 class AuditHeadRow(Base):
-    """The chain's head: one row, locked by every append so that appends are serialised."""
+    """The chain's head: one row, moved by every append (whose update of it serialises appends)."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sequence: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    # The hash the head had before its last move, which the records of that move chain from.
+    previous_hash: Mapped[str] = mapped_column(String(64))
     published_sequence: Mapped[int] = mapped_column(Integer)
 
 
