@@ -184,17 +184,25 @@ class Services:
             raise from_remote(service, describe(error)) from error
 
     async def health(self, timeout: float) -> dict[str, str]:
-        """Each service's overall health status name, or why it could not be asked."""
+        """Each service's overall health status name, or why it could not be asked, asked over
+        every one of its channels: SERVING only when each of them reaches a serving service. A
+        channel that found the port closed (the gateway started before the service, or the
+        service restarted) fails its calls at once until it reconnects, so until then the
+        service is not ready for the gateway, though another channel already reaches it."""
 
-        async def check(client: ServiceClient) -> str:
+        async def check(stubs: Stubs) -> str:
             try:
-                response = await client.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+                response = await stubs.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
             except grpc.aio.AioRpcError as error:
                 return error.code().name
             return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
+        async def overall(client: ServiceClient) -> str:
+            statuses = await asyncio.gather(*(check(stubs) for stubs in client.stubs))
+            return next((status for status in statuses if status != "SERVING"), "SERVING")
+
         names = list(self.clients)
-        statuses = await asyncio.gather(*(check(self.clients[name]) for name in names))
+        statuses = await asyncio.gather(*(overall(self.clients[name]) for name in names))
         return dict(zip(names, statuses, strict=True))
 
     async def close(self) -> None:
