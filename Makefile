@@ -11,7 +11,7 @@ PROTOS := $(shell find proto/ostan -name '*.proto')
 PACKAGES := proto/python kit gateway tools/devstack $(wildcard services/*)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions bench-telemetry bench-events clean
+.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions bench-inquiries bench-telemetry bench-events clean
 
 run: setup
 	$(BIN)/python -m ostan_devstack run
@@ -48,7 +48,7 @@ lint: setup
 	cd proto && ../$(BIN)/buf lint
 	$(BIN)/ruff check .
 
-bench: bench-catalogue bench-search bench-cases bench-assertions bench-telemetry bench-events
+bench: bench-catalogue bench-search bench-cases bench-assertions bench-inquiries bench-telemetry bench-events
 
 bench-catalogue: setup
 	$(BIN)/python bench/catalogue.py
@@ -61,6 +61,9 @@ bench-cases: setup
 
 bench-assertions: setup
 	$(BIN)/python bench/assertions.py
+
+bench-inquiries: setup
+	$(BIN)/python bench/inquiries.py
 
 bench-telemetry: setup
 	$(BIN)/python bench/telemetry.py

@@ -37,6 +37,7 @@ from cases import BENCH_SECRET, ENTRY, plain_loop, through_gateway
 from sqlalchemy.engine import make_url
 
 from common import bench_nats_options, platform
+from ostan_kit.audit.chain import record_hash
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import postgres_databases  # noqa: E402
@@ -125,6 +126,7 @@ def postgres_backends(database_url: str) -> Callable[[], list[int]]:
 # -- the by-hand baseline ---------------------------------------------------------------------
 HEADERS = json.dumps({"ce-specversion": "1.0", "ce-type": f"ostan.{SERVICE}.{ENTRY}.decided", "ce-source": "/bench"})
 DETAIL = json.dumps({"event": "decided", "from": "review", "to": "decided", "version": 2, "decision": "موافقت"})
+AUDIT_DETAIL = json.loads(DETAIL)
 
 
 class ByHand:
@@ -164,10 +166,16 @@ class ByHand:
                         " comment, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (case_id, "decided", "review", "decided", "head", now, "decide", "bench", "", version + 1),
                     )
+                    # The audit chain's next record, chained onto the head by hand (the migration's
+                    # trigger moves the head to it).
+                    cursor = await connection.execute("SELECT sequence, hash FROM audit_head WHERE id = 1")
+                    sequence, previous = await cursor.fetchone()
+                    at = datetime.fromisoformat(now)
                     await connection.execute(
-                        "INSERT INTO case_audit (case_id, at, actor_id, actor_kind, actor_role, operation, detail)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (case_id, now, "bench", "staff", "head", "decide", DETAIL),
+                        "INSERT INTO audit_log (sequence, at, kind, actor, about, detail, previous_hash, hash)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (sequence + 1, now, "case.transition", "staff:bench", "bench", DETAIL, previous,
+                         record_hash(previous, sequence + 1, at, "case.transition", "staff:bench", "bench", AUDIT_DETAIL)),
                     )
                     await connection.execute(
                         "INSERT INTO outbox (id, subject, headers, payload, created_at, published_at, attempts, last_error)"
@@ -208,10 +216,18 @@ class ByHand:
                         " comment, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                         case_id, "decided", "review", "decided", "head", now, "decide", "bench", "", version + 1,
                     )
+                    # The audit chain's next record, chained onto the locked head by hand.
+                    head = await connection.fetchrow("SELECT sequence, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+                    sequence, previous = head["sequence"] + 1, head["hash"]
+                    digest = record_hash(previous, sequence, now, "case.transition", "staff:bench", "bench", AUDIT_DETAIL)
                     await connection.execute(
-                        "INSERT INTO case_audit (case_id, at, actor_id, actor_kind, actor_role, operation, detail)"
-                        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        case_id, now, "bench", "staff", "head", "decide", DETAIL,
+                        "INSERT INTO audit_log (sequence, at, kind, actor, about, detail, previous_hash, hash)"
+                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        sequence, now, "case.transition", "staff:bench", "bench", DETAIL, previous, digest,
+                    )
+                    await connection.execute(
+                        "UPDATE audit_head SET sequence = $1, previous_hash = $2, hash = $3 WHERE id = 1",
+                        sequence, previous, digest,
                     )
                     await connection.execute(
                         "INSERT INTO outbox (id, subject, headers, payload, created_at, published_at, attempts, last_error)"

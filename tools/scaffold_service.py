@@ -37,7 +37,7 @@ namespaces = false
 
 # The office's data travels inside its package: its catalogue, process definitions and migrations.
 [tool.setuptools.package-data]
-{package} = ["catalogue/*.yaml", "processes/*.yaml", "events/*.yaml", "migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]
+{package} = ["catalogue/*.yaml", "processes/*.yaml", "inquiries/*.yaml", "events/*.yaml", "migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]
 ''',
     "src/{package}/__init__.py": '''"""The {name} office service: its catalogue, processes and migrations are data inside this package."""
 ''',
@@ -206,6 +206,29 @@ def upgrade() -> None:
 def downgrade() -> None:
     chassis_0006_downgrade()
 ''',
+    "src/{package}/migrations/versions/0007_audit_log.py": '''"""The hash-chained audit log of inquiries, answers, refusals, case transitions and reads; the
+outbound inquiries of case steps.
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+from ostan_kit.persistence.migrations import chassis_0007_downgrade, chassis_0007_upgrade
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    chassis_0007_upgrade()
+
+
+def downgrade() -> None:
+    chassis_0007_downgrade()
+''',
+    "src/{package}/inquiries/.keep": "",
     "src/{package}/events/grants.yaml": """# Which agency receives which of this service's events (none yet: deny by default).
 grants: []
 """,

@@ -28,6 +28,8 @@ TOKEN_SECRET = secrets.token_urlsafe(32)
 FAST_TIMERS = {
     SECRET_ENV: TOKEN_SECRET,
     "OSTAN_GATEWAY_CATALOGUE_TTL_SECONDS": "0.3",
+    "OSTAN_GATEWAY_INQUIRY_TYPES_TTL_SECONDS": "0.3",
+    "OSTAN_GATEWAY_INQUIRY_RATE_PER_MINUTE": "30",
     **{info.env_prefix + "HEALTH_INTERVAL_SECONDS": "0.2" for info in SERVICES.values()},
     **{info.env_prefix + "OUTBOX_POLL_SECONDS": "0.2" for info in SERVICES.values()},
     **{info.env_prefix + "SHUTDOWN_GRACE_SECONDS": "5" for info in SERVICES.values()},
@@ -88,6 +90,7 @@ def bearer(kind: str = "staff", **claims: object) -> dict[str, str]:
     defaults: dict[str, object] = {
         "staff": {"subject": "clerk-1", "name": "سارا احمدی", "roles": ["clerk"], "office": "foreign-nationals"},
         "citizen": {"subject": "0084575948", "name": "زهرا کریمی", "roles": ["applicant"]},
+        "agency": {"subject": "police-system", "name": "police", "roles": ["inquirer"], "agency": "police"},
     }[kind]
     token = issue_token(TOKEN_SECRET, kind=kind, **{**defaults, **claims})  # type: ignore[arg-type]
     return {"Authorization": f"Bearer {token}"}

@@ -1,4 +1,4 @@
-"""`make run`'s command: it starts all nine processes, says where they are, makes the local keys
+"""`make run`'s command: it starts all ten processes, says where they are, makes the local keys
 the tokens command uses, and Ctrl-C stops every one of them."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ostan_kit.runtime.registry import SERVICES
 pytestmark = pytest.mark.e2e
 
 
-def test_run_starts_nine_processes_and_ctrl_c_leaves_none(tmp_path):
+def test_run_starts_ten_processes_and_ctrl_c_leaves_none(tmp_path):
     gateway_port = free_port()
     environment = {
         **os.environ,
@@ -52,7 +52,7 @@ def test_run_starts_nine_processes_and_ctrl_c_leaves_none(tmp_path):
         assert f"http://127.0.0.1:{gateway_port}" in text
         assert "ostan_kit.runtime.traces show" in text
         children = psutil.Process(runner.pid).children(recursive=True)
-        assert len(children) == 9, [child.cmdline() for child in children]
+        assert len(children) == 10, [child.cmdline() for child in children]  # bus, 7 services, agencies, gateway
         # The local keys are in the state folder: the tokens command signs with the same secret.
         assert (tmp_path / "keys" / "gateway-assertion-key.pem").stat().st_mode & 0o077 == 0
         token = subprocess.run(

@@ -19,13 +19,15 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from ostan.common.v1 import events_pb2
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.cases.issued import Issuer, ensure_issuing_key
 from ostan_kit.catalogue.entries import CatalogueEntry, load_catalogue
+from ostan_kit.inquiries.outbound import AnswerIntake, load_outbound
 from ostan_kit.persistence.db import Database
 from ostan_kit.persistence.migrations import upgrade
-from ostan_kit.persistence.models import CaseHistoryRow, CaseRow, OutboxRow
+from ostan_kit.persistence.models import CaseHistoryRow, CaseInquiryRow, CaseRow, OutboxRow
 from ostan_kit.processes.definitions import ProcessBook, load_processes
 from ostan_kit.security.actors import Actor
 from ostan_kit.text.workdays import WorkingCalendar
@@ -118,7 +120,29 @@ async def make_engine(
         WorkingCalendar.from_names(["friday"]),
         clock=clock,
         issuer=Issuer.configured(path=ensure_issuing_key(tmp_path / "keys", service)),
+        outbound=load_outbound(service_folder(service) / "inquiries", processes or service_book(service)),
     )
+
+
+async def answer_inquiries(engine: CaseEngine, code: str, verdicts: dict[str, str] | None = None) -> list[str]:
+    """The agencies answer the case's waiting inquiries, as the simulator would: ``positive``
+    unless ``verdicts`` names the agency (``silent`` for no answer). What each recording said."""
+    intake = AnswerIntake(engine.service, engine.database, engine.clock)
+    async with engine.database.session() as session:
+        case_id = await session.scalar(select(CaseRow.id).where(CaseRow.code == code))
+        waiting = (
+            await session.scalars(
+                select(CaseInquiryRow).where(CaseInquiryRow.case_id == case_id, CaseInquiryRow.answered_at.is_(None))
+            )
+        ).all()
+    outcomes = []
+    for row in waiting:
+        verdict = (verdicts or {}).get(row.agency, "positive")
+        if verdict == "silent":
+            continue
+        answer = events_pb2.InquiryAnswered(request_id=row.request_id, agency=row.agency, verdict=verdict, signature="x.y.z")
+        outcomes.append(await intake.record_answer(answer))
+    return outcomes
 
 
 # -- what the engine wrote ---------------------------------------------------------------------

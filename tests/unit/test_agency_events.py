@@ -19,6 +19,7 @@ from ostan_kit.messaging.grants import EventGrants, Grant, GrantError, grants_fi
 from ostan_kit.messaging.natsauth import (
     KeyStore,
     agency_identity,
+    inquiry_answerer_identity,
     platform_identities,
     server_config,
     service_identity,
@@ -175,3 +176,24 @@ def test_the_server_config_knows_only_nkeys_and_lets_each_identity_only_its_own(
     publish = service.permissions()["publish"]["allow"]
     assert "ostan-agency.police.events.foreign-nationals.residence-document-extension.deliver" in publish
     assert not any(subject.startswith("ostan-agency.") and subject.endswith(">") for subject in publish)
+
+
+def test_inquiry_answers_reach_only_the_service_they_answer_and_the_answerer_reads_only_requests():
+    publish = service_identity("urban").permissions()["publish"]["allow"]
+    answers = [subject for subject in publish if "OSTAN_INQUIRY_ANSWERS" in subject]
+    assert "$JS.API.STREAM.CREATE.OSTAN_INQUIRY_ANSWERS" in answers
+    assert "$JS.API.CONSUMER.CREATE.OSTAN_INQUIRY_ANSWERS.*.ostan.inquiry-answers.urban.*" in answers
+    assert not any("inquiry-answers.social" in subject or subject.endswith("OSTAN_INQUIRY_ANSWERS.*") for subject in answers)
+    assert not any(subject.startswith("ostan.inquiry-answers") for subject in publish)  # a service does not answer
+
+    answerer = inquiry_answerer_identity("agency-simulator").permissions()
+    allowed = answerer["publish"]["allow"]
+    assert "ostan.inquiry-answers.>" in allowed
+    assert "$JS.API.CONSUMER.CREATE.OSTAN_URBAN.*.ostan.urban.*.inquiry-requested" in allowed
+    # It reads the services' streams for requests only, and publishes no service's events.
+    creates = [subject for subject in allowed if subject.startswith("$JS.API.CONSUMER.CREATE.OSTAN_") and "INQUIRY" not in subject]
+    assert creates and all(subject.endswith(".inquiry-requested") for subject in creates)
+    assert not any(subject.startswith(("ostan.urban", "ostan-agency.", "ostan-dead.")) for subject in allowed)
+    assert answerer["subscribe"]["allow"] == ["_INBOX_agency-simulator.>"]
+    police = " ".join(agency_identity("police").permissions()["publish"]["allow"])
+    assert "INQUIRY_ANSWERS" not in police and "inquiry-requested" not in police

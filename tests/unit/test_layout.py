@@ -54,7 +54,7 @@ def _shape(service: Path) -> set[str]:
 def _is_data(path: str) -> bool:
     """The office's own catalogue entries and process definitions (in its package), or its tests."""
     parts = path.split("/")
-    return parts[0] == "tests" or (parts[0] == "src" and len(parts) > 3 and parts[2] in ("catalogue", "processes"))
+    return parts[0] == "tests" or (parts[0] == "src" and len(parts) > 3 and parts[2] in ("catalogue", "processes", "inquiries"))
 
 
 # The little code of a service's own beyond the template, named here so that it stays little.
@@ -66,7 +66,8 @@ OWN_CODE = {
 # The template's migrations that follow a service's own migration come a number later there.
 RENUMBERED = {
     "governor": {
-        "src/ostan_<name>/migrations/versions/0007_issued_documents.py": "src/ostan_<name>/migrations/versions/0006_issued_documents.py"
+        "src/ostan_<name>/migrations/versions/0007_issued_documents.py": "src/ostan_<name>/migrations/versions/0006_issued_documents.py",
+        "src/ostan_<name>/migrations/versions/0008_audit_log.py": "src/ostan_<name>/migrations/versions/0007_audit_log.py",
     },
 }
 

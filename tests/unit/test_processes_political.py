@@ -12,7 +12,7 @@ from ostan.common.v1 import case_pb2
 from ostan.political.v1 import forms_pb2  # noqa: F401 — registers the forms
 from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from ostan_kit.security.actors import Actor
-from tests.unit.cases_support import breach, citizen, key, staff, start
+from tests.unit.cases_support import answer_inquiries, breach, citizen, key, staff, start
 
 SERVICE = "political"
 PDF = b"%PDF-1.4 political"
@@ -193,6 +193,7 @@ async def test_an_organisation_permit_from_vetting_to_the_governors_signature(en
         await act(engine, POL_CLERK, case, "send-inquiries")
     case = await attach(engine, CITIZEN, case, "statute", "signed-application", "founders-details")
     case = await act(engine, POL_CLERK, case, "send-inquiries")
+    await answer_inquiries(engine, case.code)
     assert engine.book.latest["organisation-permit"].action("send-inquiries").inquiries == [
         "four-authorities-founders-vetting"
     ]
@@ -209,6 +210,7 @@ async def test_the_governor_sends_the_file_back_for_correction_and_the_corrected
     case = await start(engine, CITIZEN, POL + "-01", organisation())
     case = await attach(engine, CITIZEN, case, "statute", "signed-application", "founders-details")
     case = await act(engine, POL_CLERK, case, "send-inquiries")
+    await answer_inquiries(engine, case.code)
     case = await act(engine, POL_CLERK, case, "refer-to-governor", vetting_summary="یک مؤسس رد شد")
     case = await act(engine, GOVERNOR, case, "request-correction", "یک مؤسس جایگزین شود")
     assert (case.state, case.assigned_role) == ("correction-requested", "applicant")
@@ -218,6 +220,7 @@ async def test_the_governor_sends_the_file_back_for_correction_and_the_corrected
     case = await act(engine, CITIZEN, case, "resubmit", founder_national_codes=CODES[1:8], signed_copies=9)
     assert case.state == "resubmitted"
     case = await act(engine, POL_CLERK, case, "send-inquiries")
+    await answer_inquiries(engine, case.code)
     case = await act(engine, POL_CLERK, case, "refer-to-governor", vetting_summary="مثبت")
     case = await act(engine, GOVERNOR, case, "refuse", reason="ماهیت سیاسی")
     assert case.outcome == "refused"
@@ -250,6 +253,7 @@ async def _party_at_commission(engine):
     with pytest.raises(FailedPrecondition):  # no commission before the vetting
         await act(engine, POL_CLERK, case, "refer-to-commission", vetting_summary="x")
     case = await act(engine, POL_CLERK, case, "send-inquiries")
+    await answer_inquiries(engine, case.code)
     case = await act(engine, POL_CLERK, case, "refer-to-commission", vetting_summary="پاسخ مراجع سه‌گانه")
     return await attach(engine, POL_CLERK, case, "commission-opinion")
 
@@ -361,6 +365,7 @@ async def test_a_majlis_candidate_from_registration_to_the_published_list(engine
     case = await _registered(engine, "NATIONAL_ELECTION_MAJLIS", must_resign=True)
     await refused(engine, POL_CLERK, case, "send-to-moi", "experts-branch-only", "seed 001 lines 1059–1063")
     case = await act(engine, POL_CLERK, case, "send-to-four-authorities")
+    await answer_inquiries(engine, case.code)
     case = await act(engine, POL_CLERK, case, "refer-to-executive-board", vetting_summary="بدون سابقه")
     assert case.assigned_role == "executive-board"
     case = await act(engine, BOARD, case, "board-qualifies", minutes="صورتجلسه هیأت اجرایی")
@@ -374,10 +379,12 @@ async def test_a_majlis_candidate_from_registration_to_the_published_list(engine
 async def test_a_majlis_candidate_is_disqualified_by_the_board_or_left_out_of_the_final_list(engine):
     case = await _registered(engine, "NATIONAL_ELECTION_MAJLIS")
     case = await act(engine, POL_CLERK, case, "send-to-four-authorities")
+    await answer_inquiries(engine, case.code)
     case = await act(engine, POL_CLERK, case, "refer-to-executive-board", vetting_summary="سابقه")
     assert (await act(engine, BOARD, case, "board-disqualifies", reason="عدم احراز")).outcome == "refused"
     case = await _registered(engine, "NATIONAL_ELECTION_MAJLIS")
     case = await act(engine, POL_CLERK, case, "send-to-four-authorities")
+    await answer_inquiries(engine, case.code)
     case = await act(engine, POL_CLERK, case, "refer-to-executive-board", vetting_summary="بدون سابقه")
     case = await act(engine, BOARD, case, "board-qualifies", minutes="صورتجلسه")
     assert (await act(engine, POL_CLERK, case, "record-exclusion", reason="هیأت مرکزی نظارت")).state == "disqualified"

@@ -9,7 +9,7 @@ import pytest
 from ostan.social.v1 import forms_pb2  # noqa: F401 — registers the forms
 from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from ostan_kit.security.actors import Actor
-from tests.unit.cases_support import breach, broken, citizen, event_subjects, staff
+from tests.unit.cases_support import answer_inquiries, breach, broken, citizen, event_subjects, staff
 
 SERVICE = "social"
 OFFICE = "social-cultural"
@@ -121,6 +121,7 @@ async def test_the_licence_from_the_portal_request_to_the_governors_signature(en
     assert {v.field for v in caught.value.violations} == {f"documents.{kind}" for kind in DOSSIER}
     case = await act(engine, CITIZEN, await attach(engine, CITIZEN, case, *DOSSIER), "submit-dossier", "n5")
     case = await act(engine, SECRETARIAT, case, "send-inquiries", "n6")
+    assert await answer_inquiries(engine, case.code) == ["recorded"] * 4
     assert case.state == "inquiring"
     case = await act(engine, SECRETARIAT, case, "record-inquiry-replies", "n7", replies=REPLIES)
     case = await act(engine, SECRETARIAT, case, "record-registration", "n8", registration_number="۱۲۳۴",
@@ -134,7 +135,7 @@ async def test_the_licence_from_the_portal_request_to_the_governors_signature(en
     assert (case.state, case.outcome) == ("licensed", "granted")
     assert [h.event for h in await engine.history(GOVERNOR, case.code)] == [
         "submitted", "prepare-for-board", "approve", *["document-attached"] * len(DOSSIER), "submit-dossier",
-        "send-inquiries", "record-inquiry-replies", "record-registration", "issue-licence",
+        "send-inquiries", *["inquiry-answered"] * 4, "record-inquiry-replies", "record-registration", "issue-licence",
     ]
     assert (await event_subjects(engine))[-1] == "ostan.social.ngo-activity-licence.issue-licence"
 
@@ -167,21 +168,30 @@ async def test_the_licence_is_refused_on_a_negative_inquiry_and_needs_all_four_r
         await act(engine, SECRETARIAT, case, "record-registration", "q4", registration_number="1",
                   registration_notice_on="1405/03/10")
     case = await act(engine, SECRETARIAT, case, "send-inquiries", "q5")
+    assert (await event_subjects(engine)).count("ostan.social.ngo-activity-licence.inquiry-requested") == 4
+    # Three of the four authorities answer, positively: the fourth is still awaited.
+    assert await answer_inquiries(engine, case.code, {"irgc": "silent"}) == ["recorded"] * 3
     with pytest.raises(InvalidArgument) as caught:
-        await act(engine, SECRETARIAT, case, "record-inquiry-replies", "q6", replies=REPLIES[:3])
+        await act(engine, SECRETARIAT, case, "record-inquiry-replies", "q6")
     broken(caught, "four-authorities-answered", "seed 000 lines 133–134")
+    # The fourth answers negatively; a second answer from the same authority changes nothing.
+    assert await answer_inquiries(engine, case.code, {"irgc": "negative"}) == ["recorded"]
     with pytest.raises(InvalidArgument) as caught:
         await act(engine, SECRETARIAT, case, "record-inquiry-replies", "q7",
                   replies=[*REPLIES[:3], {"authority": "مرجع ۴", "answered_on": "1405/02/20"}])
+    broken(caught, "four-authorities-positive", "seed 000 line 134")
     broken(caught, "reply-names-authority-and-letter", "platform default")
     case = await act(engine, SECRETARIAT, case, "refuse-after-inquiries", "q8", reason="پاسخ منفی یکی از مراجع")
     assert (case.state, case.outcome) == ("refused", "refused")
+    history = [entry.event for entry in await engine.history(SECRETARIAT, case.code)]
+    assert history.count("inquiry-answered") == 4
 
 
 async def test_the_licence_runs_two_years_and_an_overdue_request_escalates(engine, clock):
     case = await dossier_stage(engine, "t")
     case = await act(engine, CITIZEN, await attach(engine, CITIZEN, case, *DOSSIER), "submit-dossier", "t3")
     case = await act(engine, SECRETARIAT, case, "send-inquiries", "t4")
+    await answer_inquiries(engine, case.code)
     case = await act(engine, SECRETARIAT, case, "record-inquiry-replies", "t5", replies=REPLIES)
     case = await act(engine, SECRETARIAT, case, "record-registration", "t6", registration_number="1",
                      registration_notice_on="1405/03/10")

@@ -18,6 +18,7 @@ from ostan_gateway import (
     cases_api,
     catalogue_api,
     events_api,
+    inquiries_api,
     issued_api,
     problems,
     processes_api,
@@ -25,11 +26,13 @@ from ostan_gateway import (
 )
 from ostan_gateway.auth import JwksKeys, TokenVerifier
 from ostan_gateway.catalogue import CatalogueAggregate
+from ostan_gateway.inquiries import InquiryDesk, InquiryDirectory, RateLimiter
 from ostan_gateway.limits import BodyLimit
 from ostan_gateway.metrics import HttpMetrics
 from ostan_gateway.problems import AllowedMethods, Problem, UnexpectedErrors
 from ostan_gateway.services import Services, channel_credentials
 from ostan_gateway.settings import GatewaySettings
+from ostan_gateway.signing import AnswerSigner
 from ostan_gateway.web import pages
 from ostan_kit.catalogue.entries import load_organisation
 from ostan_kit.runtime import heap
@@ -62,6 +65,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     token_verifier = TokenVerifier(
         secret, jwks=jwks, jwks_issuer=settings.jwks_issuer, jwks_audience=settings.jwks_audience
     )
+    answer_signer = AnswerSigner.from_folder(settings.inquiry_keys(), create=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +83,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         app.state.processes = processes_api.ProcessAggregate(
             services, settings.catalogue_deadline, settings.catalogue_ttl_seconds
+        )
+        app.state.inquiries = InquiryDesk(
+            services,
+            InquiryDirectory(services, settings.inquiry_deadline, settings.inquiry_types_ttl_seconds),
+            answer_signer,
+            settings.inquiry_deadline,
+            RateLimiter(settings.inquiry_rate_per_minute),
         )
         heap.settle()
         yield
@@ -117,6 +128,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(processes_api.router)
     app.include_router(issued_api.router)
+    app.include_router(inquiries_api.router)
     app.include_router(case_stats_api.router)
     app.include_router(events_api.router)
     pages.install(app)
@@ -127,7 +139,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
             problem = schemas.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            app.openapi_schema = problems.document_problems(document, problem, secured=("/v1/cases",))
+            app.openapi_schema = problems.document_problems(document, problem, secured=("/v1/cases", "/v1/inquiries"), public=("/v1/inquiries/keys",))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

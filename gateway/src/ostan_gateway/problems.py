@@ -71,9 +71,12 @@ class Problem(Exception):
 DOCUMENTED = (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 502, 503)
 
 
-def document_problems(openapi: dict[str, Any], problem_schema: dict[str, Any], secured: tuple[str, ...]) -> dict[str, Any]:
+def document_problems(
+    openapi: dict[str, Any], problem_schema: dict[str, Any], secured: tuple[str, ...], public: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The OpenAPI document with the Problem schema and every operation's problem answers as
-    ``application/problem+json``, and the bearer scheme on the paths under ``secured``."""
+    ``application/problem+json``, and the bearer scheme on the paths under ``secured`` but those
+    in ``public``."""
     components = openapi.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     definitions = problem_schema.pop("$defs", {})
@@ -92,7 +95,7 @@ def document_problems(openapi: dict[str, Any], problem_schema: dict[str, Any], s
                     "description": _TITLES[status],
                     "content": {MEDIA_TYPE: {"schema": reference}},
                 }
-            if path.startswith(secured):
+            if path.startswith(secured) and path not in public:
                 operation["security"] = [{"bearer": []}]
     return openapi
 

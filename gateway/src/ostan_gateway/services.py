@@ -21,6 +21,7 @@ from ostan.common.v1 import (
     case_pb2_grpc,
     catalogue_pb2_grpc,
     event_contracts_pb2_grpc,
+    inquiry_pb2_grpc,
     issued_pb2_grpc,
     process_pb2_grpc,
     stats_pb2_grpc,
@@ -52,6 +53,7 @@ class Stubs:
     processes: process_pb2_grpc.ProcessServiceStub
     issued: issued_pb2_grpc.IssuedDocumentServiceStub
     verification: issued_pb2_grpc.VerificationServiceStub
+    inquiries: inquiry_pb2_grpc.InquiryServiceStub
     stats: stats_pb2_grpc.CaseStatsServiceStub
     health: health_pb2_grpc.HealthStub
     contracts: event_contracts_pb2_grpc.EventContractServiceStub
@@ -66,6 +68,7 @@ class Stubs:
             processes=process_pb2_grpc.ProcessServiceStub(channel),
             issued=issued_pb2_grpc.IssuedDocumentServiceStub(channel),
             verification=issued_pb2_grpc.VerificationServiceStub(channel),
+            inquiries=inquiry_pb2_grpc.InquiryServiceStub(channel),
             stats=stats_pb2_grpc.CaseStatsServiceStub(channel),
             health=health_pb2_grpc.HealthStub(channel),
             contracts=event_contracts_pb2_grpc.EventContractServiceStub(channel),
@@ -116,6 +119,10 @@ class ServiceClient:
     @property
     def verification(self) -> issued_pb2_grpc.VerificationServiceStub:
         return self._next().verification
+
+    @property
+    def inquiries(self) -> inquiry_pb2_grpc.InquiryServiceStub:
+        return next(self._turn).inquiries
 
     @property
     def health(self) -> health_pb2_grpc.HealthStub:
@@ -190,17 +197,25 @@ class Services:
             raise from_remote(service, describe(error)) from error
 
     async def health(self, timeout: float) -> dict[str, str]:
-        """Each service's overall health status name, or why it could not be asked."""
+        """Each service's overall health status name, or why it could not be asked, asked over
+        every one of its channels: SERVING only when each of them reaches a serving service. A
+        channel that found the port closed (the gateway started before the service, or the
+        service restarted) fails its calls at once until it reconnects, so until then the
+        service is not ready for the gateway, though another channel already reaches it."""
 
-        async def check(client: ServiceClient) -> str:
+        async def check(stubs: Stubs) -> str:
             try:
-                response = await client.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+                response = await stubs.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
             except grpc.aio.AioRpcError as error:
                 return error.code().name
             return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
+        async def overall(client: ServiceClient) -> str:
+            statuses = await asyncio.gather(*(check(stubs) for stubs in client.stubs))
+            return next((status for status in statuses if status != "SERVING"), "SERVING")
+
         names = list(self.clients)
-        statuses = await asyncio.gather(*(check(self.clients[name]) for name in names))
+        statuses = await asyncio.gather(*(overall(self.clients[name]) for name in names))
         return dict(zip(names, statuses, strict=True))
 
     async def close(self) -> None:

@@ -97,6 +97,13 @@ class GatewaySettings(BaseSettings):
     max_document_bytes: int = Field(default=MAX_DOCUMENT_BYTES, gt=0)
     # A JSON body larger than this is refused (413) before it is parsed.
     max_json_bytes: int = Field(default=1_000_000, gt=0)
+    # Inquiries: the deadline of each service's answer, how long the types are kept, each
+    # agency's rate, and the folder of the Ed25519 keys answers are signed with (newest signs;
+    # unset: <local_keys_dir>/inquiries in a local run, else one key in memory).
+    inquiry_deadline: float = Field(default=3.0, gt=0)
+    inquiry_types_ttl_seconds: float = Field(default=10.0, ge=0)
+    inquiry_rate_per_minute: int = Field(default=120, ge=1)
+    inquiry_keys_dir: Path | None = None
 
     @property
     def max_message_bytes(self) -> int:
@@ -138,6 +145,11 @@ class GatewaySettings(BaseSettings):
         if self.local_keys_dir:
             return ensure_local_secret(self.local_keys_dir)
         return None
+
+    def inquiry_keys(self) -> Path | None:
+        if self.inquiry_keys_dir:
+            return self.inquiry_keys_dir
+        return self.local_keys_dir / "inquiries" if self.local_keys_dir else None
 
     def assertion_key_source(self) -> tuple[str, Path | None]:
         if self.assertion_key or self.assertion_key_file:

@@ -14,6 +14,7 @@ from pathlib import Path
 from ostan_gateway.auth import SECRET_ENV, TokenVerifier, ensure_local_secret, issue_token
 from ostan_gateway.problems import Problem
 from ostan_kit.catalogue.entries import load_organisation
+from ostan_kit.inquiries.types import agencies
 from ostan_kit.processes import fields
 
 LOCAL_KEYS_ENV = "OSTAN_GATEWAY_LOCAL_KEYS_DIR"
@@ -44,7 +45,7 @@ EXAMPLES = """\
 examples:
   python -m ostan_gateway.tokens staff --office foreign-nationals --role clerk --name "Sara Ahmadi"
   python -m ostan_gateway.tokens citizen --national-code 0084575948 --name "Ali Rezaei"
-  python -m ostan_gateway.tokens agency --agency police --role inquirer
+  python -m ostan_gateway.tokens agency --agency police
 """
 
 
@@ -96,9 +97,12 @@ def parser() -> argparse.ArgumentParser:
     common(citizen, name_required=True)
 
     agency = kinds.add_parser("agency", help="another agency's system", description="A token for an agency system.")
-    agency.add_argument("--agency", required=True, help="the agency slug, e.g. police")
     agency.add_argument(
-        "--role", dest="roles", action="append", required=True, metavar="ROLE", help="a role (repeat for more)"
+        "--agency", required=True, choices=sorted(agencies()), metavar="AGENCY",
+        help="the agency slug, e.g. police (" + ", ".join(sorted(agencies())) + ")",
+    )
+    agency.add_argument(
+        "--role", dest="roles", action="append", metavar="ROLE", help="a role (repeat for more; default inquirer)"
     )
     agency.add_argument("--subject", default="", help="the system's id (default: the agency slug)")
     agency.add_argument("--name", default="", help="display name (default: the agency slug)")
@@ -115,7 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         claims = dict(subject=args.national_code, name=args.name, roles=["applicant"])
     else:
         claims = dict(
-            subject=args.subject or args.agency, name=args.name or args.agency, roles=args.roles, agency=args.agency
+            subject=args.subject or args.agency,
+            name=args.name or args.agency,
+            roles=args.roles or ["inquirer"],
+            agency=args.agency,
         )
     try:
         token = issue_token(secret, kind=args.kind, ttl_seconds=args.ttl, **claims)

@@ -109,7 +109,7 @@ class ChildCases:
             self.deadlines.enter_state(session, row, child, change.at)
             self.deadlines.start_process(session, row, child, change.at)
             opening = Change(change.actor, change.role, "start", child.start.event, "", change.at)
-            record(session, self.service, row, opening, {**form, "parent": case.code})
+            await record(session, self.service, row, opening, {**form, "parent": case.code})
             opened.append(row)
         return opened
 
@@ -139,7 +139,7 @@ class ChildCases:
             from_state = row.state
             await advance(session, row, change.at, parent_id=case.id, data={**row.data, "followed_up_by": case.code})
             carried = Change(change.actor, change.role, "carry-forward", "carried-forward", from_state, change.at)
-            record(session, self.service, row, carried, {"followed_up_by": case.code})
+            await record(session, self.service, row, carried, {"followed_up_by": case.code})
 
     # -- reporting ---------------------------------------------------------------------------
     async def of(self, session: AsyncSession, case: CaseRow) -> list[CaseRow]:

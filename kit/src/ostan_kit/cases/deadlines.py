@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan_kit.cases.projection import aware
 from ostan_kit.cases.records import Change, record
+from ostan_kit.inquiries.outbound import remind_pending
 from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.persistence.db import Database, is_sqlite, stage
 from ostan_kit.persistence.models import CaseRow, CaseTimerRow
@@ -193,5 +194,10 @@ class TimerFiring:
                 case.version += 1
                 case.updated_at = now
                 detail["escalated_to"] = definition.supervisor_role
+            if timer.kind == "state-warning":
+                # The step waits for agencies' answers: those still silent are reminded.
+                reminded = await remind_pending(session, self.service, case, now)
+                if reminded:
+                    detail["reminded"] = reminded
             change = Change(SYSTEM, "system", "sla", EVENTS[timer.kind], case.state, now)
-            record(session, self.service, case, change, detail, self.grants)
+            await record(session, self.service, case, change, detail, self.grants)

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import case_pb2, issued_pb2
+from ostan_kit.audit.chain import append
 from ostan_kit.cases.access import Access, stale
 from ostan_kit.cases.children import ChildCases, summary
 from ostan_kit.cases.deadlines import Deadlines, TimerFiring
@@ -39,6 +40,7 @@ from ostan_kit.cases.projection import (
 )
 from ostan_kit.cases.records import Change, advance, record
 from ostan_kit.catalogue.entries import CatalogueEntry, load_organisation
+from ostan_kit.inquiries.outbound import OutboundInquiry, inquiry_summary, send_inquiries
 from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.persistence.db import Database, is_sqlite, stage
 from ostan_kit.persistence.models import (
@@ -49,7 +51,13 @@ from ostan_kit.persistence.models import (
     CaseSequenceRow,
     IssuedDocumentRow,
 )
-from ostan_kit.processes.definitions import DefinitionError, ProcessBook, ProcessDefinition, check_guards
+from ostan_kit.processes.definitions import (
+    INQUIRY_SUMMARY,
+    DefinitionError,
+    ProcessBook,
+    ProcessDefinition,
+    check_guards,
+)
 from ostan_kit.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.security.actors import APPLICANT, Actor
@@ -58,6 +66,8 @@ from ostan_kit.text.tracking import make_code, normalise_code
 from ostan_kit.text.workdays import WorkingCalendar
 
 __all__ = ["Answer", "CaseEngine", "Resolved"]
+
+T = TypeVar("T")
 
 MAX_PAGE_SIZE = 200
 # A page token is the offset of the next page; a longer one is no token this service gave.
@@ -88,10 +98,13 @@ class CaseEngine:
         calendar: WorkingCalendar,
         clock: Callable[[], datetime] = utcnow,
         offices: set[str] | None = None,
+        outbound: dict[str, OutboundInquiry] | None = None,
         grants: EventGrants | None = None,
         issuer: Issuer | None = None,
     ) -> None:
         self.service = service
+        # What the steps ask other agencies (inquiries/outbound.yaml); without it none are sent.
+        self.outbound = outbound or {}
         # What agencies receive of this service's events (none by default).
         self.grants = grants if grants is not None else EventGrants(service, ())
         self.grants.check_against(book)
@@ -186,17 +199,34 @@ class CaseEngine:
 
     async def get(self, actor: Actor, code: str) -> case_pb2.Case:
         async def read(session: AsyncSession) -> case_pb2.Case:
-            return await self.view(session, await self._load(session, actor, code))
+            view = await self.view(session, await self._load(session, actor, code))
+            await self._read_by(session, actor, view.code, "case")
+            return view
 
-        return await self.database.run(read, write=False)
+        return await self._read(actor, read)
 
     async def history(self, actor: Actor, code: str) -> list[case_pb2.HistoryEntry]:
-        async with self.database.session() as session:
+        async def read(session: AsyncSession) -> list[case_pb2.HistoryEntry]:
             case = await self._load(session, actor, code)
             rows = await session.scalars(
                 select(CaseHistoryRow).where(CaseHistoryRow.case_id == case.id).order_by(CaseHistoryRow.id)
             )
-            return [history_entry(row) for row in rows]
+            entries = [history_entry(row) for row in rows]
+            await self._read_by(session, actor, case.code, "history")
+            return entries
+
+        return await self._read(actor, read)
+
+    async def _read(self, actor: Actor, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """A read of a case; a staff member's leaves its audit record (``Database.run_recorded``)."""
+        if actor.kind == "staff":
+            return await self.database.run_recorded(read)
+        return await self.database.run(read, write=False)
+
+    async def _read_by(self, session: AsyncSession, actor: Actor, code: str, what: str) -> None:
+        """Staff reads of a case go into the audit chain (an applicant reading their own does not)."""
+        if actor.kind == "staff":
+            await append(session, at=self.clock(), kind="case.read", actor=actor, about=code, detail={"read": what})
 
     async def document(self, actor: Actor, code: str, sha256: str) -> tuple[case_pb2.CaseDocument, bytes]:
         """One of the case's documents and its content, for whoever may see the case."""
@@ -307,7 +337,7 @@ class CaseEngine:
             case.id = await session.scalar(insert(CaseRow.__table__).values(**vars(case)).returning(CaseRow.id))
             self.deadlines.state_timers(session, case, definition, now)
             self.deadlines.start_process(session, case, definition, now)
-            record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored, self.grants)
+            await record(session, self.service, case, Change(actor, role, "start", definition.start.event, "", now), stored, self.grants)
             # A new case has no documents or comments yet: nothing to read back.
             return case_message(self.service, case, Attachments()), code
 
@@ -364,7 +394,10 @@ class CaseEngine:
                     f"{action.name} needs a comment", [FieldViolation("comment", "is required for this action")]
                 )
             now = self.clock()
-            check_guards(action.guards, {**case.data, **fields}, now)
+            values = {**case.data, **fields}
+            if any(guard.kind.startswith("inquiries-") for guard in action.guards):
+                values[INQUIRY_SUMMARY] = await inquiry_summary(session, case)
+            check_guards(action.guards, values, now)
             shown = await attachments(session, case.id)  # for the check and for the answer
             require_documents(shown.documents, action)
             if expected_version and expected_version != case.version:
@@ -395,10 +428,12 @@ class CaseEngine:
                 shown.comments.append(case_pb2.Comment(**said))
                 shown.comments[-1].at.FromDatetime(now)
             change = Change(actor, role, action.name, action.event_name, from_state, now, text)
-            record(session, self.service, case, change, fields, self.grants)
+            await record(session, self.service, case, change, fields, self.grants)
             await self.children.carry(session, carried, case, change)
             if action.opens:
                 await self.children.open(session, case, action, children, change)
+            if action.inquiries and self.outbound:
+                await send_inquiries(session, self.service, case, action, self.outbound, actor, now)
             return case_message(self.service, case, shown), case.code
 
         async def authorise(session: AsyncSession) -> None:
@@ -447,7 +482,7 @@ class CaseEngine:
             await advance(session, case, now)
             role = self.access.acting_role(actor, case, [APPLICANT, *actor.roles]) or ""
             detail = {"kind": kind, "sha256": sha256, "size": len(content), "content_type": content_type}
-            record(session, self.service, case, Change(actor, role, "attach", "document-attached", case.state, now), detail, self.grants)
+            await record(session, self.service, case, Change(actor, role, "attach", "document-attached", case.state, now), detail, self.grants)
             view = case_message(self.service, case, shown)
             return case_pb2.AttachDocumentResponse(case=view, document=view.documents[-1]), case.code
 
@@ -535,7 +570,7 @@ class CaseEngine:
             now = self.clock()
             row.revoked_at, row.revoked_by, row.revoked_reason = now, actor.subject, text
             await advance(session, case, now)
-            record(
+            await record(
                 session, self.service, case,
                 Change(actor, role, "revoke-issued", "issued-revoked", case.state, now, text), {"reason": text},
                 self.grants,

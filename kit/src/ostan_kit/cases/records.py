@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ostan.common.v1 import events_pb2
+from ostan_kit.audit.chain import append
 from ostan_kit.cases.access import stale
 from ostan_kit.messaging.agency_events import stage_agency_events
 from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.messaging.outbox import add_event
 from ostan_kit.persistence.db import stage
-from ostan_kit.persistence.models import CaseAuditRow, CaseHistoryRow, CaseRow
+from ostan_kit.persistence.models import CaseHistoryRow, CaseRow
 from ostan_kit.runtime import metrics
 from ostan_kit.security.actors import Actor
 from ostan_kit.text.persian import to_jalali
@@ -53,7 +54,7 @@ async def advance(session: AsyncSession, case: Any, now: datetime, **changes: An
             setattr(case, name, value)
 
 
-def record(
+async def record(
     session: AsyncSession,
     service: str,
     case: CaseRow,
@@ -61,8 +62,8 @@ def record(
     detail: dict[str, Any],
     grants: EventGrants | None = None,
 ) -> None:
-    """History, audit and the CloudEvent of one change, in the caller's transaction, and the
-    agency events its ``grants`` project from it."""
+    """History, the audit chain's record and the CloudEvent of one change, in the caller's
+    transaction, and the agency events its ``grants`` project from it."""
     stage(
         session,
         CaseHistoryRow.__table__,
@@ -79,20 +80,21 @@ def record(
             at=change.at,
         ),
     )
-    stage(
+    await append(
         session,
-        CaseAuditRow.__table__,
-        dict(
-            case_id=case.id,
-            at=change.at,
-            actor_id=change.actor.subject,
-            actor_kind=change.actor.kind,
-            actor_role=change.role,
-            operation=change.action,
-            detail={
-                "event": change.event, "from": change.from_state, "to": case.state, "version": case.version, **detail
-            },
-        ),
+        at=change.at,
+        kind="case.transition",
+        actor=change.actor,
+        about=case.code,
+        detail={
+            "operation": change.action,
+            "role": change.role,
+            "event": change.event,
+            "from": change.from_state,
+            "to": case.state,
+            "version": case.version,
+            **detail,
+        },
     )
     message = events_pb2.CaseEvent(
         case_code=case.code,

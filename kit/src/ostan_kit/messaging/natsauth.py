@@ -28,6 +28,17 @@ from ostan_kit.runtime.registry import SERVICES
 
 DEAD_LETTER_STREAM = "OSTAN_DEAD_LETTERS"
 GATEWAY = "gateway"
+# The agencies' answers to case steps' inquiries, one subject per service and agency.
+INQUIRY_ANSWERS_STREAM = "OSTAN_INQUIRY_ANSWERS"
+INQUIRY_ANSWERS_ROOT = "ostan.inquiry-answers"
+
+
+def inquiry_answers_subject(service: str, agency: str) -> str:
+    return f"{INQUIRY_ANSWERS_ROOT}.{service}.{agency}"
+
+
+def inquiry_answers_durable(service: str) -> str:
+    return f"inquiry-answers-{service}"
 
 
 def stream_name(name: str) -> str:
@@ -127,6 +138,10 @@ def service_identity(
         *owns_stream(DEAD_LETTER_STREAM),
         # Replaying what it parked: a consumer of its own dead letters.
         *reads_stream(DEAD_LETTER_STREAM, [f"ostan-dead.{service}.>"]),
+        # The agencies' answers to its inquiries: the stream (whoever comes first makes it), and
+        # a consumer of the answers addressed to this service only.
+        *owns_stream(INQUIRY_ANSWERS_STREAM),
+        *reads_stream(INQUIRY_ANSWERS_STREAM, [inquiry_answers_subject(service, "*")]),
     ]
     for stream in reads:
         publish.extend(reads_stream(stream))
@@ -142,6 +157,20 @@ def agency_identity(agency: str) -> Identity:
         f"{agency_subject_root(agency)}.parked.>",
     ]
     return Identity(f"agency-{agency}", tuple(publish), description=f"the agency {agency}")
+
+
+def inquiry_answerer_identity(name: str, services: Iterable[str] = tuple(SERVICES)) -> Identity:
+    """Whoever answers case steps' inquiries on the agencies' behalf (the local agency simulator,
+    or a bridge to the agencies' own systems): reads the ``inquiry-requested`` events of the
+    services' streams and publishes answers on the answers stream, nothing else."""
+    publish = [
+        "$JS.API.INFO",
+        f"{INQUIRY_ANSWERS_ROOT}.>",
+        *owns_stream(INQUIRY_ANSWERS_STREAM),
+    ]
+    for service in services:
+        publish.extend(reads_stream(SERVICES[service].stream, [f"ostan.{service}.*.inquiry-requested"]))
+    return Identity(name, tuple(publish), description="answers case steps' inquiries for the agencies")
 
 
 def gateway_identity() -> Identity:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
-from sqlalchemy import Table, event, insert, text
+from sqlalchemy import CTE, Executable, Insert, Table, event, insert, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -47,6 +48,11 @@ POOL_SIZE = 10
 MAX_OVERFLOW = 10
 
 
+def sha256_hex(value: str | None) -> str | None:
+    """SHA-256 of text's UTF-8, in hex: SQLite's ``ostan_sha256()``."""
+    return None if value is None else hashlib.sha256(value.encode()).hexdigest()
+
+
 def create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
@@ -61,6 +67,8 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # PostgreSQL has sha256(); SQLite gets it here (the audit chain hashes in its statements).
+            connection.create_function("ostan_sha256", 1, sha256_hex, deterministic=True)
 
         return engine
     engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, **JSON_CODEC)
@@ -102,6 +110,9 @@ def nothing_done(error: BaseException) -> bool:
 
 # Rows a transaction will insert, kept in its session's info until just before it commits.
 _STAGED = "ostan_staged_rows"
+# Writes that follow from what the database holds when the transaction writes (the audit chain's
+# next records follow its head), by kind, kept beside the staged rows.
+_FOLLOWING = "ostan_following_writes"
 
 
 def stage(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
@@ -111,18 +122,54 @@ def stage(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
     session.info.setdefault(_STAGED, []).append((table, values))
 
 
+class Following(Protocol):
+    """Staged writes that are not plain rows: they are computed by the database from what it
+    holds when the transaction writes, so that no read has to come first."""
+
+    def postgresql(self) -> tuple[list[CTE], Insert]:
+        """Data-modifying CTEs, then the insert that uses them (a CTE of the one statement too)."""
+        ...
+
+    def sqlite(self) -> tuple[Executable, list[dict[str, Any]]]:
+        """One statement and its parameter sets (executed as many)."""
+        ...
+
+
+F = TypeVar("F", bound=Following)
+
+
+def following(session: AsyncSession, kind: str, make: Callable[[], F]) -> F:
+    """The transaction's staged writes of ``kind`` (made when the first is staged)."""
+    writes = session.info.setdefault(_FOLLOWING, {})
+    if kind not in writes:
+        writes[kind] = make()
+    return writes[kind]
+
+
 async def write_staged(session: AsyncSession) -> None:
     staged: list[tuple[Table, dict[str, Any]]] = session.info.pop(_STAGED, [])
-    if not staged:
+    writes: list[Following] = list(session.info.pop(_FOLLOWING, {}).values())
+    if not staged and not writes:
         return
     if session.bind.dialect.name == "postgresql":
         # One statement, a CTE per row: single-row inserts keep the statement's compiled form
         # cacheable (multi-row VALUES in a CTE are compiled afresh each time).
-        *first, (last_table, last_values) = staged
-        statement = insert(last_table).values(**last_values)
-        for number, (table, values) in enumerate(first):
-            statement = statement.add_cte(insert(table).values(**values).cte(f"staged_{number}"))
-        await session.execute(statement)
+        ctes: list[CTE] = []
+        last: Insert | None = None
+        for write in writes:
+            before, then = write.postgresql()
+            if last is not None:
+                ctes.append(last.cte(f"following_{len(ctes)}"))
+            ctes.extend(before)
+            last = then
+        for table, values in staged:
+            if last is not None:
+                ctes.append(last.cte(f"staged_{len(ctes)}"))
+            last = insert(table).values(**values)
+        assert last is not None
+        for cte in ctes:
+            last = last.add_cte(cte)
+        await session.execute(last)
         return
     # In the order staged, rows of one table in a run together.
     runs: list[tuple[Table, list[dict[str, Any]]]] = []
@@ -133,6 +180,9 @@ async def write_staged(session: AsyncSession) -> None:
             runs.append((table, [values]))
     for table, rows in runs:
         await session.execute(insert(table), rows)
+    for write in writes:
+        statement, parameters = write.sqlite()
+        await session.execute(statement, parameters)
 
 
 class Database:
@@ -174,6 +224,21 @@ class Database:
                 if attempt or not nothing_done(error):
                     raise
         raise AssertionError("unreachable")
+
+    async def run_recorded(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``work`` reads and stages what records the read (a staff read's audit record). On
+        PostgreSQL the reads need no transaction (as ``run(write=False)``) and the staged writes
+        follow them as one statement, atomic on its own; SQLite, with no such statement, runs
+        it all as one write transaction."""
+        if is_sqlite(self.url):
+            return await self.run(work)
+
+        async def then_record(session: AsyncSession) -> T:
+            result = await work(session)
+            await write_staged(session)
+            return result
+
+        return await self.run(then_record, write=False)
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:

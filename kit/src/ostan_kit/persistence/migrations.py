@@ -321,3 +321,106 @@ def chassis_0006_upgrade() -> None:
 
 def chassis_0006_downgrade() -> None:
     op.drop_table("issued_documents")
+
+
+# The seventh chassis step: the governor, whose own sla_register came before the sixth, applies it
+# as its revision 0008.
+def chassis_0007_upgrade() -> None:
+    """The hash-chained audit log and its head; the case audit rows written before move into the
+    chain, oldest first, and their table goes (the chain is the audit from now on). The outbound
+    inquiries of case steps and their answers."""
+    from ostan_kit.audit.chain import GENESIS, record_hash, rfc8785_safe
+
+    records = op.create_table(
+        "audit_log",
+        sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
+        _timestamp("at"),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("about", sa.String(200), nullable=False),
+        sa.Column("detail", sa.JSON, nullable=False),
+        sa.Column("previous_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+    )
+    head = op.create_table(
+        "audit_head",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("sequence", sa.Integer, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("published_sequence", sa.Integer, nullable=False),
+        sa.Column("previous_hash", sa.String(64), nullable=False),
+    )
+    old = sa.table(
+        "case_audit",
+        sa.column("id", sa.Integer),
+        sa.column("case_id", sa.Integer),
+        sa.column("at", sa.DateTime(timezone=True)),
+        sa.column("actor_id", sa.String),
+        sa.column("actor_kind", sa.String),
+        sa.column("actor_role", sa.String),
+        sa.column("operation", sa.String),
+        sa.column("detail", sa.JSON),
+    )
+    cases = sa.table("cases", sa.column("id", sa.Integer), sa.column("code", sa.String))
+    moved, previous, before = [], GENESIS, GENESIS
+    rows = op.get_bind().execute(
+        sa.select(old, cases.c.code).join(cases, cases.c.id == old.c.case_id).order_by(old.c.id)
+    )
+    for sequence, row in enumerate(rows, start=1):
+        detail = rfc8785_safe({**(row.detail or {}), "operation": row.operation, "role": row.actor_role})
+        actor = f"{row.actor_kind}:{row.actor_id}"[:200]
+        digest = record_hash(previous, sequence, row.at, "case.transition", actor, row.code, detail)
+        moved.append(
+            {"sequence": sequence, "at": row.at, "kind": "case.transition", "actor": actor, "about": row.code,
+             "detail": detail, "previous_hash": previous, "hash": digest}
+        )
+        before, previous = previous, digest
+    if moved:
+        op.bulk_insert(records, moved)
+    op.bulk_insert(
+        head, [{"id": 1, "sequence": len(moved), "hash": previous, "previous_hash": before, "published_sequence": 0}]
+    )
+    if op.get_bind().dialect.name == "sqlite":
+        # An append on SQLite is one INSERT … SELECT from the head (ostan_kit.audit.chain); this
+        # moves the head to each record as it goes in. PostgreSQL moves it in the same statement.
+        op.execute(
+            "CREATE TRIGGER audit_log_moves_head AFTER INSERT ON audit_log BEGIN "
+            "UPDATE audit_head SET sequence = NEW.sequence, previous_hash = NEW.previous_hash, hash = NEW.hash "
+            "WHERE id = 1; END"
+        )
+    op.drop_table("case_audit")
+    op.create_table(
+        "case_inquiries",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+        sa.Column("inquiry", sa.String(100), nullable=False),
+        sa.Column("agency", sa.String(64), nullable=False),
+        sa.Column("request_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("subjects", sa.JSON, nullable=False),
+        sa.Column("state", sa.String(64), nullable=False),
+        _timestamp("sent_at"),
+        _timestamp("answered_at", nullable=True),
+        sa.Column("verdict", sa.String(16), nullable=True),
+        sa.Column("answer", sa.JSON, nullable=True),
+        sa.Column("signature", sa.Text, nullable=True),
+        sa.Column("late", sa.Boolean, nullable=False),
+    )
+    op.create_index("ix_case_inquiries_case_id", "case_inquiries", ["case_id"])
+
+
+def chassis_0007_downgrade() -> None:
+    op.drop_table("case_inquiries")
+    op.create_table(
+        "case_audit",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+        _timestamp("at"),
+        sa.Column("actor_id", sa.String(64), nullable=False),
+        sa.Column("actor_kind", sa.String(16), nullable=False),
+        sa.Column("actor_role", sa.String(64), nullable=False),
+        sa.Column("operation", sa.String(64), nullable=False),
+        sa.Column("detail", sa.JSON, nullable=False),
+    )
+    op.create_index("ix_case_audit_case_id", "case_audit", ["case_id"])
+    for table in ("audit_head", "audit_log"):
+        op.drop_table(table)

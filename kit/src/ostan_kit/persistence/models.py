@@ -110,21 +110,6 @@ class OutboxRow(Base):
     __table_args__ = (Index("ix_outbox_unpublished", "published_at", "created_at"),)
 
 
-class CaseAuditRow(Base):
-    """Who did what to a case, committed with the change."""
-
-    __tablename__ = "case_audit"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    actor_id: Mapped[str] = mapped_column(String(64))
-    actor_kind: Mapped[str] = mapped_column(String(16))
-    actor_role: Mapped[str] = mapped_column(String(64))
-    operation: Mapped[str] = mapped_column(String(64))
-    detail: Mapped[dict] = mapped_column(JSON)
-
-
 class CaseDocumentRow(Base):
     __tablename__ = "case_documents"
 
@@ -185,6 +170,59 @@ class IssuedDocumentRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_by: Mapped[str] = mapped_column(String(64), default="")
     revoked_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditRecordRow(Base):
+    """One record of the service's hash-chained audit log (``ostan_kit.audit``): append only."""
+
+    __tablename__ = "audit_log"
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # e.g. case.transition, case.read, inquiry.answered, inquiry.refused
+    kind: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200))
+    # What the record is about: a case code, or an inquiry type and its subject.
+    about: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict] = mapped_column(JSON)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The chain's head: one row, moved by every append (whose update of it serialises appends)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    # The hash the head had before its last move, which the records of that move chain from.
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    published_sequence: Mapped[int] = mapped_column(Integer)
+
+
+class CaseInquiryRow(Base):
+    """An inquiry a case step sent to an agency, and its answer once it came (late or not)."""
+
+    __tablename__ = "case_inquiries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    inquiry: Mapped[str] = mapped_column(String(100))
+    agency: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(36), unique=True)
+    subjects: Mapped[list] = mapped_column(JSON)
+    # The state the case waited in for the answer.
+    state: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # positive, negative or refused
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    answer: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    signature: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Answered after the case left the state that waited for it.
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class InboxRow(Base):

@@ -31,6 +31,8 @@ SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SHARED = Path(__file__).with_name("shared")
 GENERIC_SLUG = "generic-request"
 PINNED = re.compile(r"^([a-z0-9]+(?:-[a-z0-9]+)*)@([1-9][0-9]*)$")
+# The key under which the engine gives guards the state of the case's outbound inquiries.
+INQUIRY_SUMMARY = "__inquiries__"
 
 
 class _Model(BaseModel):
@@ -86,6 +88,9 @@ class Guard(_Model):
         "at-least-share",
         # Broken whenever its ``when`` holds: an action one branch of a process does not take.
         "forbidden",
+        # Outbound inquiries sent from the current state: every answer arrived / none negative.
+        "inquiries-answered",
+        "inquiries-positive",
     ]
     field: str
     value: float | int | None = None
@@ -101,6 +106,10 @@ class Guard(_Model):
     def broken(self, values: dict[str, Any], now: datetime) -> bool:
         if self.when is not None and values.get(self.when.field) != self.when.equals:
             return False
+        if self.kind.startswith("inquiries-"):
+            summary = values.get(INQUIRY_SUMMARY) or {}
+            key = "pending" if self.kind == "inquiries-answered" else "not_positive"
+            return summary.get(key, 0) > 0
         value = values.get(self.field)
         if self.kind == "forbidden":
             return True
@@ -434,6 +443,12 @@ def shared_versions(name: str) -> list[ProcessDefinition]:
     return sorted(found, key=lambda definition: definition.version)
 
 
+def action_sends_from(definition: ProcessDefinition, action: Action) -> bool:
+    """Whether some action into one of ``action``'s states sends inquiries (which its
+    inquiries-* guards then wait for)."""
+    return any(other.inquiries and other.to in action.from_states for other in definition.actions)
+
+
 def _problems(definition: ProcessDefinition, form_fields: set[str]):
     """(problem, path) for everything wrong beyond the schema: unknown names, unreachable states,
     dead ends that are not terminal."""
@@ -496,6 +511,13 @@ def _problems(definition: ProcessDefinition, form_fields: set[str]):
         if (action.carries_open or action.reports_children) and not definition.opens():
             yield f"action {action.name!r} follows up child cases but no action opens any", where
         for guard in action.guards:
+            if guard.kind.startswith("inquiries-"):
+                if not action_sends_from(definition, action):
+                    yield f"action {action.name!r}: guard {guard.rule!r}: no action into its states sends inquiries", (
+                        *where,
+                        "guards",
+                    )
+                continue
             # A guard checks the form, this action's fields, or what an earlier action recorded.
             if guard.field not in every_field:
                 yield f"action {action.name!r}: guard {guard.rule!r} checks unknown field {guard.field!r}", (

@@ -27,6 +27,8 @@ from ostan.common.v1 import (
     catalogue_pb2_grpc,
     event_contracts_pb2,
     event_contracts_pb2_grpc,
+    inquiry_pb2,
+    inquiry_pb2_grpc,
     issued_pb2,
     issued_pb2_grpc,
     process_pb2,
@@ -34,11 +36,15 @@ from ostan.common.v1 import (
     stats_pb2,
     stats_pb2_grpc,
 )
+from ostan_kit.audit.chain import AuditChain
 from ostan_kit.cases import figures
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.cases.issued import Issuer
 from ostan_kit.catalogue.entries import load_catalogue
+from ostan_kit.inquiries.desk import InquiryDesk
+from ostan_kit.inquiries.outbound import AnswerIntake, answers_consumer, answers_stream, load_outbound
+from ostan_kit.inquiries.types import load_inquiry_types
 from ostan_kit.messaging.bus import DAY, Bus
 from ostan_kit.messaging.consumer import Consumer
 from ostan_kit.messaging.grants import EventGrants, grants_file, read_grants
@@ -56,6 +62,7 @@ from ostan_kit.runtime.servicers import (
     CaseStatsServicer,
     CatalogueServicer,
     EventContractServicer,
+    InquiryServicer,
     IssuedDocumentServicer,
     ProcessServicer,
     VerificationServicer,
@@ -79,6 +86,7 @@ CASES = case_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name
 PROCESSES = process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name
 ISSUED = issued_pb2.DESCRIPTOR.services_by_name["IssuedDocumentService"].full_name
 VERIFICATION = issued_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name
+INQUIRIES = inquiry_pb2.DESCRIPTOR.services_by_name["InquiryService"].full_name
 STATS = stats_pb2.DESCRIPTOR.services_by_name["CaseStatsService"].full_name
 CONTRACTS = event_contracts_pb2.DESCRIPTOR.services_by_name["EventContractService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -107,6 +115,10 @@ class ServiceLayout:
         return self.root / "processes"
 
     @property
+    def inquiries(self) -> Path:
+        return self.root / "inquiries"
+
+    @property
     def migrations(self) -> Path:
         return self.root / "migrations"
 
@@ -128,7 +140,8 @@ ExtensionFactory = Callable[["OfficeService"], Extension]
 
 
 def side_streams(settings: ServiceSettings, grants: EventGrants) -> list[StreamConfig]:
-    """The streams a service writes to besides its own: each granted agency's and the dead letters."""
+    """The streams a service uses besides its own: each granted agency's, the agencies' answers
+    to its inquiries and the dead letters."""
     streams = [
         StreamConfig(
             name=agency_stream(agency),
@@ -138,6 +151,7 @@ def side_streams(settings: ServiceSettings, grants: EventGrants) -> list[StreamC
         )
         for agency in sorted({grant.agency for grant in grants.grants})
     ]
+    streams.append(answers_stream(settings.duplicate_window_seconds))
     streams.append(
         StreamConfig(
             name=DEAD_LETTER_STREAM,
@@ -173,13 +187,15 @@ class OfficeService:
             self.database, self.bus, batch=settings.outbox_batch, poll_seconds=settings.outbox_poll_seconds
         )
         self.catalogue = load_catalogue(settings.catalogue_dir or layout.catalogue)
+        book = load_processes(layout.processes)
         self.engine = CaseEngine(
             settings.service,
             self.database,
-            load_processes(layout.processes),
+            book,
             self.catalogue,
             LocalDocumentStore(settings.resolved_documents_dir),
             WorkingCalendar.from_names(settings.weekend),
+            outbound=load_outbound(layout.inquiries, book),
             grants=self.grants,
             issuer=Issuer.configured(settings.issuing_key, settings.issuing_key_file),
         )
@@ -188,6 +204,20 @@ class OfficeService:
                 "no issuing key configured: cases whose definitions issue a document cannot be granted",
                 extra={"setting": SERVICES[settings.service].env_prefix + "ISSUING_KEY[_FILE]"},
             )
+        self.inquiries = InquiryDesk(
+            settings.service,
+            self.database,
+            self.engine.book,
+            load_inquiry_types(layout.inquiries, self.engine.book),
+        )
+        self.audit = AuditChain(settings.service, self.database)
+        # The agencies' answers to the steps' inquiries.
+        self.answers = answers_consumer(
+            settings.service,
+            self.database,
+            AnswerIntake(settings.service, self.database, self.engine.clock),
+            settings.consumer_max_deliver,
+        )
         self.extensions = [make(self) for make in extensions]
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
@@ -199,7 +229,7 @@ class OfficeService:
 
     @property
     def consumers(self) -> list[Consumer]:
-        return [consumer for extension in self.extensions for consumer in extension.consumers]
+        return [self.answers, *(consumer for extension in self.extensions for consumer in extension.consumers)]
 
     def _assertion_verifier(self) -> AssertionVerifier | None:
         settings = self.settings
@@ -259,6 +289,7 @@ class OfficeService:
         event_contracts_pb2_grpc.add_EventContractServiceServicer_to_server(
             EventContractServicer(self.grants, self.engine.book), self.server
         )
+        inquiry_pb2_grpc.add_InquiryServiceServicer_to_server(InquiryServicer(self.inquiries), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         extra_names: list[str] = []
         for extension in self.extensions:
@@ -274,6 +305,7 @@ class OfficeService:
                     VERIFICATION,
                     STATS,
                     CONTRACTS,
+                    INQUIRIES,
                     *extra_names,
                     health.SERVICE_NAME,
                     reflection.SERVICE_NAME,
@@ -284,7 +316,7 @@ class OfficeService:
         self.port = self._listen(address)
         if not self.port:
             raise RuntimeError(f"cannot listen on {address}")
-        for name in ("", CATALOGUE, CASES, PROCESSES, STATS):
+        for name in ("", CATALOGUE, CASES, PROCESSES, STATS, INQUIRIES):
             await self.health.set(name, NOT_SERVING)
         # The catalogue and the processes are served from memory: they need neither the
         # database nor the bus.
@@ -336,7 +368,7 @@ class OfficeService:
                 database_ok = await self.database.ping()
             bus_ok = self.bus.connected
             if (database_ok, bus_ok) != last:
-                for name in (CASES, STATS):
+                for name in (CASES, STATS, INQUIRIES):
                     await self.health.set(name, SERVING if database_ok else NOT_SERVING)
                 await self.health.set("", SERVING if database_ok and bus_ok else NOT_SERVING)
                 log.info("health", extra={"database": database_ok, "bus": bus_ok})
@@ -344,11 +376,20 @@ class OfficeService:
             await asyncio.sleep(self.settings.health_interval_seconds)
 
     async def _fire_timers(self) -> None:
-        """SLA warnings and breaches come due in the service's own database; it fires them."""
+        """SLA warnings and breaches come due in the service's own database; it fires them. The
+        audit chain's head, when it has moved, is published on the same round."""
+        head_published = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 if await self.engine.fire_due_timers():
                     self.relay.wake()
+                if loop.time() - head_published >= self.settings.audit_head_seconds:
+                    with untraced():  # polled: the head's event itself is traced when it leaves
+                        published = await self.audit.publish_head()
+                    if published:
+                        self.relay.wake()
+                    head_published = loop.time()
             except Exception as error:  # the database may be away: try again next round
                 log.warning("SLA timers not fired this round", extra={"error": str(error)})
             await asyncio.sleep(self.settings.timer_poll_seconds)

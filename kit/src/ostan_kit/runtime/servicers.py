@@ -1,5 +1,6 @@
-"""The gRPC services every office service serves: its catalogue and its cases, and the guard
-that lets only callers the gateway vouched for reach anything but the catalogue and health."""
+"""The gRPC services every office service serves: its catalogue, its cases and its inquiries,
+and the guard that lets only callers the gateway vouched for reach anything but the catalogue
+and health."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ostan.common.v1 import (
     catalogue_pb2_grpc,
     event_contracts_pb2,
     event_contracts_pb2_grpc,
+    inquiry_pb2_grpc,
     issued_pb2,
     issued_pb2_grpc,
     process_pb2,
@@ -29,6 +31,7 @@ from ostan.common.v1 import (
 from ostan_kit.cases import figures
 from ostan_kit.cases.engine import Answer, CaseEngine
 from ostan_kit.catalogue.entries import CatalogueEntry
+from ostan_kit.inquiries.desk import InquiryDesk
 from ostan_kit.messaging.agency_events import contracts
 from ostan_kit.messaging.grants import EventGrants
 from ostan_kit.processes.definitions import ProcessBook, ProcessDefinition
@@ -258,6 +261,19 @@ def process_message(definition: ProcessDefinition, service: str) -> process_pb2.
     )
 
 
+class InquiryServicer(inquiry_pb2_grpc.InquiryServiceServicer):
+    def __init__(self, desk: InquiryDesk) -> None:
+        self.desk = desk
+
+    @rpc_method
+    async def ListInquiryTypes(self, request, context):  # noqa: N802
+        return self.desk.listing
+
+    @rpc_method
+    async def AskInquiry(self, request, context):  # noqa: N802
+        return await self.desk.ask(actor_of(context), request)
+
+
 class CaseStatsServicer(stats_pb2_grpc.CaseStatsServiceServicer):
     def __init__(self, engine: CaseEngine) -> None:
         self.engine = engine
@@ -299,6 +315,11 @@ OPEN_SERVICES = frozenset(
 )
 
 
+# Public methods of otherwise guarded services: the inquiry types and their grants are published
+# data (X-Road's listMethods); asking one is not.
+OPEN_METHODS = frozenset({"/ostan.common.v1.InquiryService/ListInquiryTypes"})
+
+
 class CallerInterceptor(grpc.aio.ServerInterceptor):
     """Every method outside ``open_services`` runs only for a caller the gateway vouched for:
     the call's assertion is verified first and the caller is what ``actor_of`` returns; a call
@@ -312,7 +333,7 @@ class CallerInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         service = handler_call_details.method.lstrip("/").rpartition("/")[0]
-        if handler is None or service in self.open_services:
+        if handler is None or service in self.open_services or handler_call_details.method in OPEN_METHODS:
             return handler
         metadata = tuple(handler_call_details.invocation_metadata or ())
         return _guarded(handler, lambda: self._caller(metadata))

@@ -73,6 +73,8 @@ class ServiceSettings(BaseSettings):
     # The largest gRPC message the server receives or sends; by default the service's largest
     # document (from its process definitions) plus room for the rest of the call.
     max_message_bytes: int | None = Field(default=None, gt=0)
+    # How often the audit chain's head is published (when it has moved since the last time).
+    audit_head_seconds: float = Field(default=60.0, gt=0)
     # Prometheus metrics on a port of their own (on grpc_host); 0 turns them off.
     metrics_port: int = Field(default=-1, ge=-1)
     # Where a local run keeps its spans as OTLP JSON lines; unset: nowhere (OTLP by OTEL_* only).

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ostan_kit.cases.issued import ensure_issuing_key
-from ostan_kit.messaging.natsauth import Identity, KeyStore, write_platform_config
+from ostan_kit.messaging.natsauth import Identity, KeyStore, inquiry_answerer_identity, write_platform_config
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.security.assertions import ensure_key_pair
 
 GATEWAY = "gateway"
 NATS = "nats-server"
+AGENCIES = "agency-simulator"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -175,7 +176,7 @@ class Stack:
             port=self.config.nats_port,
             store_dir=str(store),
             server_name="ostan-local",
-            extra_identities=self.config.nats_identities,
+            extra_identities=[inquiry_answerer_identity(AGENCIES), *self.config.nats_identities],
         )
         self._spawn(NATS, [nats_server_binary(), "--config", str(server_config)], {})
         self._wait_for_port(NATS, self.config.nats_port)
@@ -219,12 +220,22 @@ class Stack:
         self._spawn(GATEWAY, [sys.executable, "-m", "ostan_gateway"], environment)
         self._wait_for_port(GATEWAY, self.config.gateway_port)
 
+    def start_agencies(self, answers: Path | None = None) -> None:
+        """The agency simulator, answering case steps' inquiries as ``answers`` (or its own file) says."""
+        command = [
+            sys.executable, "-m", "ostan_devstack.agencies",
+            "--nats-url", self.config.nats_url,
+            "--seed-file", str(self.config.seed_file(AGENCIES)),
+        ]
+        self._spawn(AGENCIES, command + (["--answers", str(answers)] if answers else []), {})
+
     def start(self, ready_timeout: float = 90.0) -> None:
         """Start every part and wait until the gateway reports every service ready."""
         try:
             self.start_nats()
             for name in self.config.service_ports:
                 self.start_service(name)
+            self.start_agencies()
             self.start_gateway()
             self.wait_ready(ready_timeout)
         except BaseException:
@@ -233,7 +244,7 @@ class Stack:
 
     def stop(self) -> None:
         """Gateway first, then the services, then the bus: each gets SIGTERM, then SIGKILL."""
-        order = [GATEWAY, *SERVICES, NATS]
+        order = [GATEWAY, *SERVICES, AGENCIES, NATS]
         running = [name for name in order if name in self.processes]
         for name in running:
             if name == NATS:
@@ -294,6 +305,7 @@ class Stack:
                 self.config.nats_url,
                 f"JetStream store {self.config.state_dir / 'nats'}; identities {self.config.nats_auth_dir}",
             ),
+            (AGENCIES, self.config.nats_url, "answers the inquiries of case steps"),
         ]
         width = max(len(row[0]) for row in rows)
         lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]
