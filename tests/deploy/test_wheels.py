@@ -145,7 +145,10 @@ def test_the_installed_service_migrates_and_serves_its_health(fresh_python: Path
             if status == health_pb2.HealthCheckResponse.SERVING or service.poll() is not None:
                 break
             time.sleep(0.2)
-        assert status == health_pb2.HealthCheckResponse.SERVING, "the service did not become healthy"
+        if status != health_pb2.HealthCheckResponse.SERVING:
+            service.terminate()
+            output, _ = service.communicate(timeout=30)
+            raise AssertionError("the service did not become healthy:\n" + output.decode()[-3000:])
         assert (tmp_path / "state" / "db" / f"{SERVICE}.db").is_file()  # migrated from the wheel's history
     finally:
         service.terminate()
