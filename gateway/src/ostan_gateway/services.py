@@ -122,7 +122,7 @@ class ServiceClient:
 
     @property
     def inquiries(self) -> inquiry_pb2_grpc.InquiryServiceStub:
-        return next(self._turn).inquiries
+        return self._next().inquiries
 
     @property
     def health(self) -> health_pb2_grpc.HealthStub:
