@@ -313,7 +313,11 @@ class Stack:
                 self.config.nats_url,
                 f"JetStream store {self.config.state_dir / 'nats'}; identities {self.config.nats_auth_dir}",
             ),
-            (AGENCIES, self.config.nats_url, "answers the inquiries of case steps"),
+            (
+                AGENCIES,
+                self.config.nats_url,
+                f"answers the inquiries of case steps, signed; keys and JWKS {self.config.agency_keys_dir}",
+            ),
         ]
         width = max(len(row[0]) for row in rows)
         lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]
