@@ -317,8 +317,8 @@ def test_a_service_lists_its_types_to_anyone_but_answers_only_a_caller_the_gatew
 # -- the agencies' signatures: an answer counts only if its agency signed it -----------------------
 
 
-def inquiry_requests(stack, case_code: str) -> list:
-    """The ``inquiry-requested`` events a social case sent, as the services' stream holds them."""
+def inquiry_requests(stack, case_code: str, service: str = "social") -> list:
+    """The ``inquiry-requested`` events a case of ``service`` sent, as its stream holds them."""
     from google.protobuf import json_format
 
     from ostan.common.v1 import events_pb2
@@ -326,7 +326,7 @@ def inquiry_requests(stack, case_code: str) -> list:
 
     requests = [
         json_format.Parse(message.data, events_pb2.InquiryRequested(), ignore_unknown_fields=True)
-        for message in stream_messages(stack, SERVICES["social"].stream)
+        for message in stream_messages(stack, SERVICES[service].stream)
         if message.subject.endswith(".inquiry-requested")
     ]
     return [request for request in requests if request.case_code == case_code]
