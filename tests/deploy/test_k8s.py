@@ -387,6 +387,15 @@ def test_an_office_reads_its_configuration_and_the_gateways_public_key(overlay, 
         )
         assert variables[f"{info.env_prefix}DATABASE_URL"]["value"].startswith("postgresql+asyncpg://")
         assert f"@{name}-db-rw:5432/" in variables[f"{info.env_prefix}DATABASE_URL"]["value"]
+        # The agencies' public keys (their answers to inquiries are verified with) from a ConfigMap
+        # mounted whole, so that an update is read without a restart.
+        keys_file = settings.agency_keys_file
+        assert keys_file is not None and keys_file.name == "agency-keys.json"
+        pod = _of_kind(overlay, "Deployment")[name]["spec"]["template"]["spec"]
+        (mount,) = [mount for mount in container["volumeMounts"] if mount["mountPath"] == str(keys_file.parent)]
+        assert mount.get("readOnly") and "subPath" not in mount
+        (volume,) = [volume for volume in pod["volumes"] if volume["name"] == mount["name"]]
+        assert volume["configMap"]["name"] == "ostan-agency-keys"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

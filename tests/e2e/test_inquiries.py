@@ -18,7 +18,7 @@ from joserfc import jws
 from joserfc.jwk import KeySet
 
 from ostan.common.v1 import inquiry_pb2, inquiry_pb2_grpc
-from tests.e2e.conftest import RESIDENCE_FORM, bearer, start_case, wait_for
+from tests.e2e.conftest import RESIDENCE_FORM, bearer, count_rows, nats_options, start_case, stream_messages, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -312,3 +312,120 @@ def test_a_service_lists_its_types_to_anyone_but_answers_only_a_caller_the_gatew
             return len(listed.types), grpc.StatusCode.OK
 
     assert asyncio.run(call()) == (2, grpc.StatusCode.UNAUTHENTICATED)
+
+
+# -- the agencies' signatures: an answer counts only if its agency signed it -----------------------
+
+
+def inquiry_requests(stack, case_code: str, service: str = "social") -> list:
+    """The ``inquiry-requested`` events a case of ``service`` sent, as its stream holds them."""
+    from google.protobuf import json_format
+
+    from ostan.common.v1 import events_pb2
+    from ostan_kit.runtime.registry import SERVICES
+
+    requests = [
+        json_format.Parse(message.data, events_pb2.InquiryRequested(), ignore_unknown_fields=True)
+        for message in stream_messages(stack, SERVICES[service].stream)
+        if message.subject.endswith(".inquiry-requested")
+    ]
+    return [request for request in requests if request.case_code == case_code]
+
+
+def publish_answer(stack, request, signature_of, verdict: str = "positive", event_id: str = "") -> None:
+    """An answer to ``request`` on the bus, signed by ``signature_of(claims)``, as whoever holds the
+    answerer's bus identity could publish it."""
+    from datetime import UTC, datetime
+
+    import nats
+    from google.protobuf import json_format
+
+    from ostan.common.v1 import events_pb2
+    from ostan_devstack.stack import AGENCIES
+    from ostan_kit.inquiries.outbound import ANSWER_TYPE
+    from ostan_kit.messaging import cloudevents
+
+    body = {"subjects": list(request.subjects), "letter": "FORGED-1"}
+    claims = {"request_id": request.request_id, "agency": request.agency, "verdict": verdict, "answer": body}
+    answer = events_pb2.InquiryAnswered(
+        request_id=request.request_id, agency=request.agency, verdict=verdict, signature=signature_of(claims)
+    )
+    answer.answer.update(body)
+    now = datetime.now(UTC)
+    headers = cloudevents.binary_headers(
+        event_id=event_id or f"{request.request_id}-forged", source=f"/agencies/{request.agency}",
+        event_type=ANSWER_TYPE, subject=request.case_code, time=now, data_schema=answer.DESCRIPTOR.full_name,
+    )
+
+    async def publish() -> None:
+        connection = await nats.connect(
+            stack.config.nats_url, connect_timeout=2, max_reconnect_attempts=0, **nats_options(stack, AGENCIES)
+        )
+        try:
+            payload = json.dumps(json_format.MessageToDict(answer, preserving_proto_field_name=True))
+            await connection.jetstream().publish(request.reply_subject, payload.encode(), headers=headers, timeout=5)
+        finally:
+            await connection.close()
+
+    asyncio.run(publish())
+
+
+def test_an_answer_its_agency_did_not_sign_is_parked_and_the_case_keeps_waiting(stack, client):
+    import jwt
+
+    from ostan_devstack.agency_keys import AgencyKeyring
+    from ostan_kit.messaging import cloudevents
+
+    # The police never answer about this founder; the three others do, and their signatures verify.
+    case = ngo_inquiring(client, ["0084575948", "0013542419"], "ngo-forged")
+    answered(client, case["code"], 3)
+    requests = inquiry_requests(stack, case["code"])
+    (police,) = [request for request in requests if request.agency == "police"]
+
+    # Someone on the answerer's identity forges the police's answer: a key of its own under the
+    # police's kid; then the judiciary's genuine key signing for the police.
+    simulator = AgencyKeyring(stack.config.agency_keys_dir)
+    police_kid = simulator.jwk("police")["kid"]
+    forger = AgencyKeyring(None, ["police"])
+    publish_answer(stack, police, lambda claims: jwt.encode(
+        claims, forger.private_key("police"), algorithm="EdDSA", headers={"kid": police_kid}), event_id="forged-1")
+    publish_answer(stack, police, lambda claims: simulator.sign("judiciary", claims), event_id="forged-2")
+    # And one with no signature at all.
+    publish_answer(stack, police, lambda claims: "", event_id="forged-3")
+
+    def parked() -> list[str] | None:
+        found = [
+            cloudevents.decode(message.headers["Ostan-Dead-Reason"])
+            for message in stream_messages(stack, "OSTAN_DEAD_LETTERS")
+            if message.subject == "ostan-dead.social.inquiry-answers-social"
+            and message.headers.get("ce-id") in ("forged-1", "forged-2", "forged-3")
+        ]
+        return found if len(found) == 3 else None
+
+    reasons = wait_for(parked, timeout=30, interval=0.3)
+    assert all(reason.startswith("answer refused: ") for reason in reasons), reasons
+    assert any("does not verify" in reason for reason in reasons), reasons
+    assert any("not one of agency 'police'" in reason for reason in reasons), reasons
+    assert any("not signed" in reason for reason in reasons), reasons
+
+    # Nothing of it reached the case: still three answers, the police's request still waiting.
+    history = client.get(f"/v1/cases/{case['code']}/history", headers=SOCIAL["secretariat"]).json()["items"]
+    assert len([entry for entry in history if entry["event"] == "inquiry-answered"]) == 3
+    assert count_rows(
+        stack, "social", "case_inquiries", f"WHERE request_id = '{police.request_id}' AND answered_at IS NULL"
+    ) == 1
+    others = ", ".join(f"'{request.request_id}'" for request in requests if request.agency != "police")
+    assert count_rows(
+        stack, "social", "case_inquiries", f"WHERE request_id IN ({others}) AND signature LIKE 'ey%.%.%'"
+    ) == 3
+    case = client.get(f"/v1/cases/{case['code']}", headers=SOCIAL["secretariat"]).json()
+    waiting = client.post(
+        f"/v1/cases/{case['code']}/actions/record-inquiry-replies",
+        json={"version": case["version"], "data": {}},
+        headers={"Idempotency-Key": "ngo-forged-record", **SOCIAL["secretariat"]},
+    )
+    assert waiting.status_code == 422 and "four-authorities-answered" in waiting.json()["detail"]
+
+    # The police's genuine answer (signed with the simulator's police key) is recorded.
+    publish_answer(stack, police, lambda claims: simulator.sign("police", claims), event_id="genuine-police")
+    answered(client, case["code"], 4)

@@ -20,11 +20,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from ostan.common.v1 import events_pb2
+from ostan_devstack.agency_keys import AgencyKeyring
 from ostan_kit.cases.documents import LocalDocumentStore
 from ostan_kit.cases.engine import CaseEngine
 from ostan_kit.cases.issued import Issuer, ensure_issuing_key
 from ostan_kit.catalogue.entries import CatalogueEntry, load_catalogue
 from ostan_kit.inquiries.outbound import AnswerIntake, load_outbound
+from ostan_kit.inquiries.signatures import AgencyKeys
 from ostan_kit.persistence.db import Database
 from ostan_kit.persistence.migrations import upgrade
 from ostan_kit.persistence.models import CaseHistoryRow, CaseInquiryRow, CaseRow, OutboxRow
@@ -124,10 +126,33 @@ async def make_engine(
     )
 
 
+# The agencies' signing keys in the unit tests (in memory), and the public keys services trust.
+AGENCY_KEYRING = AgencyKeyring(None)
+TRUSTED_AGENCY_KEYS = AgencyKeys.from_document(AGENCY_KEYRING.document())
+
+
+def signed_answer(
+    request_id: str, agency: str, verdict: str, body: dict | None = None, keyring: AgencyKeyring = AGENCY_KEYRING
+) -> events_pb2.InquiryAnswered:
+    """An agency's answer signed as the simulator signs it: the request, agency, verdict and body."""
+    claims = {"request_id": request_id, "agency": agency, "verdict": verdict, "answer": body or {}}
+    answer = events_pb2.InquiryAnswered(
+        request_id=request_id, agency=agency, verdict=verdict, signature=keyring.sign(agency, claims)
+    )
+    if body:
+        answer.answer.update(body)
+    return answer
+
+
+def answer_intake(engine: CaseEngine) -> AnswerIntake:
+    """The engine's service's intake of answers, trusting the unit tests' agency keys."""
+    return AnswerIntake(engine.service, engine.database, engine.clock, TRUSTED_AGENCY_KEYS)
+
+
 async def answer_inquiries(engine: CaseEngine, code: str, verdicts: dict[str, str] | None = None) -> list[str]:
     """The agencies answer the case's waiting inquiries, as the simulator would: ``positive``
     unless ``verdicts`` names the agency (``silent`` for no answer). What each recording said."""
-    intake = AnswerIntake(engine.service, engine.database, engine.clock)
+    intake = answer_intake(engine)
     async with engine.database.session() as session:
         case_id = await session.scalar(select(CaseRow.id).where(CaseRow.code == code))
         waiting = (
@@ -140,8 +165,7 @@ async def answer_inquiries(engine: CaseEngine, code: str, verdicts: dict[str, st
         verdict = (verdicts or {}).get(row.agency, "positive")
         if verdict == "silent":
             continue
-        answer = events_pb2.InquiryAnswered(request_id=row.request_id, agency=row.agency, verdict=verdict, signature="x.y.z")
-        outcomes.append(await intake.record_answer(answer))
+        outcomes.append(await intake.record_answer(signed_answer(row.request_id, row.agency, verdict)))
     return outcomes
 
 

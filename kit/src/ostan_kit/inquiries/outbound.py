@@ -3,9 +3,11 @@
 Each name an action gives is defined in the service's ``inquiries/outbound.yaml``: the agencies
 asked and whom about. Entering the step stages one ``inquiry-requested`` event per agency in the
 outbox, in the transition's transaction, with a row that waits for the answer. An answer comes
-back as an ``InquiryAnswered`` event; ``record_answer`` keeps it on the case with its signature,
-in the history and the audit chain; a late answer is kept too (marked late), a second answer to
-the same request changes nothing.
+back as an ``InquiryAnswered`` event; it counts only if its signature verifies with a key of that
+agency the service is configured with (``signatures.AgencyKeys``: deny by default); otherwise the
+consumer parks it in the service's dead letters with the reason. ``record_answer`` keeps a verified
+answer on the case with its signature, in the history and the audit chain; a late answer is kept
+too (marked late), a second answer to the same request changes nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ostan.common.v1 import events_pb2
 from ostan_kit.audit.chain import append
 from ostan_kit.cases.records import Change, record
+from ostan_kit.inquiries.signatures import AgencyKeys, AnswerRefused
 from ostan_kit.inquiries.types import SLUG, InquiryDefinitionError, agencies
 from ostan_kit.messaging.consumer import Consumer, Event, Rejected
 from ostan_kit.messaging.natsauth import (
@@ -183,22 +186,53 @@ async def inquiry_summary(session: AsyncSession, case: CaseRow) -> dict[str, int
 
 
 class AnswerIntake:
-    """Keeps the agencies' answers on their cases."""
+    """Keeps the agencies' answers on their cases, once their signatures verify with ``keys``
+    (without keys, every agency's answer is refused)."""
 
-    def __init__(self, service: str, database: Database, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, service: str, database: Database, clock: Callable[[], datetime], keys: AgencyKeys | None = None
+    ) -> None:
         self.service = service
         self.database = database
         self.clock = clock
+        self.keys = keys if keys is not None else AgencyKeys()
+
+    def verify(self, answer: events_pb2.InquiryAnswered) -> None:
+        """AnswerRefused (and a log line) unless ``answer`` is signed by its agency as it says."""
+        try:
+            self.keys.verify(answer)
+        except AnswerRefused as refused:
+            log.warning(
+                "inquiry answer refused: its signature does not make it the agency's",
+                extra={"service": self.service, "agency": answer.agency, "request_id": answer.request_id,
+                       "reason": str(refused)},
+            )
+            raise
+
+    def validate(self, event: Event) -> events_pb2.InquiryAnswered:
+        """The consumer's check of an event before it is applied: readable, addressed to this
+        service on the agency's own subject, and signed by that agency; Rejected (parked) if not."""
+        answer = answer_of(event)
+        addressed = event.nats_subject.rsplit(".", 1)[-1] if event.nats_subject else answer.agency
+        if addressed != answer.agency:
+            raise Rejected(f"an answer of {answer.agency!r} on the subject of {addressed!r}")
+        try:
+            self.verify(answer)
+        except AnswerRefused as refused:
+            raise Rejected(f"answer refused: {refused}") from refused
+        return answer
 
     async def record_answer(self, answer: events_pb2.InquiryAnswered) -> str:
-        """``recorded``, ``late``, ``duplicate`` or ``unknown`` (no such request: dropped)."""
+        """``recorded``, ``late``, ``duplicate`` or ``unknown`` (no such request: dropped);
+        AnswerRefused when the signature does not verify."""
         check_verdict(answer)
+        self.verify(answer)
         async with self.database.transaction() as session:
             return await self.apply(session, answer)
 
     async def handle(self, session: AsyncSession, event: Event) -> None:
         """The answers consumer's handler: in its transaction, beside its inbox record."""
-        answer = answer_of(event)
+        answer = self.validate(event)
         outcome = await self.apply(session, answer)
         log.info("inquiry answer", extra={"request_id": answer.request_id, "outcome": outcome})
 
@@ -263,7 +297,7 @@ def answers_consumer(service: str, database: Database, intake: AnswerIntake, max
         handlers={ANSWER_TYPE: intake.handle},
         dead_letter_stream=DEAD_LETTER_STREAM,
         dead_letter_subject=service_dead_letter_subject(service, durable),
-        validate=answer_of,
+        validate=intake.validate,
         max_deliver=max_deliver,
     )
 

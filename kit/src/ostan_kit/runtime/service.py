@@ -44,6 +44,7 @@ from ostan_kit.cases.issued import Issuer
 from ostan_kit.catalogue.entries import load_catalogue
 from ostan_kit.inquiries.desk import InquiryDesk
 from ostan_kit.inquiries.outbound import AnswerIntake, answers_consumer, answers_stream, load_outbound
+from ostan_kit.inquiries.signatures import AgencyKeys
 from ostan_kit.inquiries.types import load_inquiry_types
 from ostan_kit.messaging.bus import DAY, Bus
 from ostan_kit.messaging.consumer import Consumer
@@ -215,7 +216,7 @@ class OfficeService:
         self.answers = answers_consumer(
             settings.service,
             self.database,
-            AnswerIntake(settings.service, self.database, self.engine.clock),
+            AnswerIntake(settings.service, self.database, self.engine.clock, self._agency_keys()),
             settings.consumer_max_deliver,
         )
         self.extensions = [make(self) for make in extensions]
@@ -230,6 +231,24 @@ class OfficeService:
     @property
     def consumers(self) -> list[Consumer]:
         return [self.answers, *(consumer for extension in self.extensions for consumer in extension.consumers)]
+
+    def _agency_keys(self) -> AgencyKeys:
+        settings = self.settings
+        keys = AgencyKeys.from_file(settings.agency_keys_file)
+        setting = SERVICES[settings.service].env_prefix + "AGENCY_KEYS_FILE"
+        if settings.agency_keys_file is None:
+            log.warning(
+                "no agency keys configured: every agency's answer to an inquiry is refused", extra={"setting": setting}
+            )
+        else:
+            unkeyed = sorted({agency for inquiry in self.engine.outbound.values() for agency in inquiry.agencies}
+                             - set(keys.agencies()))
+            if unkeyed:
+                log.warning(
+                    "no keys configured for agencies this service asks: their answers are refused",
+                    extra={"setting": setting, "agencies": unkeyed},
+                )
+        return keys
 
     def _assertion_verifier(self) -> AssertionVerifier | None:
         settings = self.settings

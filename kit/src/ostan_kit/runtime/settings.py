@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
     # cannot reach its granted state.
     issuing_key: str = ""
     issuing_key_file: Path | None = None
+    # The agencies' public keys their answers to case steps' inquiries are verified with: a JSON
+    # file mapping each agency id to its JWKS (OKP/Ed25519 keys, each with a kid), read again when
+    # it changes. An agency without keys there (or every agency, when unset) is refused.
+    agency_keys_file: Path | None = None
     # TLS: the server's certificate chain and key (PEM files); with client_ca_file as well,
     # only clients with a certificate that CA signed may connect (mTLS). Plaintext when unset.
     tls_cert_file: Path | None = None

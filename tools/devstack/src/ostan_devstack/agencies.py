@@ -2,9 +2,11 @@
 registry and the other agencies case steps ask, as one process on the bus for local runs and
 tests. It reads every ``inquiry-requested`` event from the services' streams and answers on the
 request's reply subject, as a data file says (``agency_answers.yaml``: delays, refusals, silence,
-per agency and per subject), each answer signed (JWS, EdDSA) with a key of the agency's own.
+per agency and per subject), each answer signed (JWS, EdDSA) with a key of the agency's own: the
+keys live in ``--keys-dir`` (the local run's ``<state>/agencies/``), which also holds the JWKS file
+the services verify the answers with (``agency_keys.py``).
 
-    python -m ostan_devstack.agencies --nats-url nats://127.0.0.1:14222 [--seed-file F] [--answers FILE]
+    python -m ostan_devstack.agencies --nats-url nats://127.0.0.1:14222 --keys-dir DIR [--seed-file F] [--answers FILE]
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jwt
 import nats
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
 from nats.js.errors import NotFoundError
 
 from ostan.common.v1 import events_pb2
+from ostan_devstack.agency_keys import AgencyKeyring
 from ostan_kit.inquiries.outbound import ANSWER_TYPE, ensure_answers_stream
 from ostan_kit.messaging import cloudevents
 from ostan_kit.messaging.bus import connect_options
@@ -45,18 +46,20 @@ def behaviour(answers: dict[str, Any], agency: str, subjects: list[str]) -> dict
 
 
 class Simulator:
-    def __init__(self, nats_url: str, answers: dict[str, Any], seed_file: Path | None = None) -> None:
+    def __init__(
+        self, nats_url: str, answers: dict[str, Any], keyring: AgencyKeyring, seed_file: Path | None = None
+    ) -> None:
         self.nats_url = nats_url
         self.seed_file = seed_file
         self.answers = answers
-        self.keys: dict[str, Ed25519PrivateKey] = {}
+        self.keyring = keyring
         self.pending: set[asyncio.Task] = set()
 
     def sign(self, agency: str, body: dict[str, Any]) -> str:
-        key = self.keys.setdefault(agency, Ed25519PrivateKey.generate())
-        return jwt.encode(body, key, algorithm="EdDSA", headers={"kid": f"simulator-{agency}"})
+        return self.keyring.sign(agency, body)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.keyring.publish()
         connection = await nats.connect(
             self.nats_url,
             name="ostan-agency-simulator",
@@ -109,12 +112,14 @@ class Simulator:
         await asyncio.sleep(float(rule.get("delay_seconds", 0)))
         now = datetime.now(UTC)
         verdict = rule.get("verdict", "positive")
+        content = {"subjects": list(request.subjects), "letter": f"SIM-{request.request_id[-6:]}"}
+        # What the services check: the request, the agency, the verdict and the answer's body.
         body = {"request_id": request.request_id, "agency": request.agency, "verdict": verdict,
-                "subjects": list(request.subjects), "answered_at": now.isoformat()}
+                "subjects": list(request.subjects), "answer": content, "answered_at": now.isoformat()}
         answer = events_pb2.InquiryAnswered(
             request_id=request.request_id, agency=request.agency, verdict=verdict, signature=self.sign(request.agency, body)
         )
-        answer.answer.update({"subjects": list(request.subjects), "letter": f"SIM-{request.request_id[-6:]}"})
+        answer.answer.update(content)
         answer.answered_at.FromDatetime(now)
         event_id = f"{request.request_id}-answer"
         headers = cloudevents.binary_headers(
@@ -135,6 +140,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m ostan_devstack.agencies", description=__doc__)
     parser.add_argument("--nats-url", required=True)
     parser.add_argument("--answers", type=Path, default=ANSWERS, help="the behaviour file (default: the packaged one)")
+    parser.add_argument(
+        "--keys-dir", type=Path, required=True,
+        help="where the agencies' signing keys are kept (made on first use) with their JWKS file",
+    )
     parser.add_argument("--seed-file", type=Path, help="the nkey seed of its bus identity (when the bus asks for one)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format='{"level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}')
@@ -147,7 +156,7 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await Simulator(args.nats_url, answers, args.seed_file).run(stop)
+        await Simulator(args.nats_url, answers, AgencyKeyring(args.keys_dir), args.seed_file).run(stop)
 
     asyncio.run(serve())
 

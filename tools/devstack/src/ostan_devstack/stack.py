@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ostan_devstack.agency_keys import ensure_agency_keys
 from ostan_kit.cases.issued import ensure_issuing_key
 from ostan_kit.messaging.natsauth import Identity, KeyStore, inquiry_answerer_identity, write_platform_config
 from ostan_kit.runtime.registry import SERVICES
@@ -93,6 +94,11 @@ class StackConfig:
     def keys_dir(self) -> Path:
         """The local run's keys (the gateway's assertion key pair, the local token secret)."""
         return self.state_dir / "keys"
+
+    @property
+    def agency_keys_dir(self) -> Path:
+        """The agency simulator's signing keys and the JWKS file of them the services trust."""
+        return self.state_dir / "agencies"
 
     @property
     def nats_url(self) -> str:
@@ -188,6 +194,7 @@ class Stack:
         environment = {
             prefix + "GATEWAY_PUBLIC_KEY_FILE": str(public),
             prefix + "ISSUING_KEY_FILE": str(ensure_issuing_key(self.config.keys_dir, name)),
+            prefix + "AGENCY_KEYS_FILE": str(ensure_agency_keys(self.config.agency_keys_dir)),
             prefix + "REFLECTION": "true",
             prefix + "GRPC_HOST": "127.0.0.1",
             prefix + "GRPC_PORT": str(self.config.service_ports[name]),
@@ -226,6 +233,7 @@ class Stack:
             sys.executable, "-m", "ostan_devstack.agencies",
             "--nats-url", self.config.nats_url,
             "--seed-file", str(self.config.seed_file(AGENCIES)),
+            "--keys-dir", str(self.config.agency_keys_dir),
         ]
         self._spawn(AGENCIES, command + (["--answers", str(answers)] if answers else []), {})
 
@@ -305,7 +313,11 @@ class Stack:
                 self.config.nats_url,
                 f"JetStream store {self.config.state_dir / 'nats'}; identities {self.config.nats_auth_dir}",
             ),
-            (AGENCIES, self.config.nats_url, "answers the inquiries of case steps"),
+            (
+                AGENCIES,
+                self.config.nats_url,
+                f"answers the inquiries of case steps, signed; keys and JWKS {self.config.agency_keys_dir}",
+            ),
         ]
         width = max(len(row[0]) for row in rows)
         lines = [f"  {name:<{width}}  {address:<28}  {note}" for name, address, note in rows]
