@@ -121,3 +121,21 @@ def test_table1_is_recomputed_and_every_difference_is_explained(capsys):
         print("\nTable 1, recomputed beside the booklet's:\n" + "\n".join(lines))
     matching = [office["slug"] for office in stats["offices"] if not office["differs"]]
     assert len(matching) >= 10
+
+
+def test_the_rendered_pages_a_snapshot_keeps_stay_within_their_byte_budget(monkeypatch):
+    from ostan_gateway import catalogue
+
+    monkeypatch.setattr(catalogue, "PAGE_CACHE_BYTES", 1000)
+    snap = catalogue.Snapshot(None, [], {}, 0.0)  # type: ignore[arg-type]
+    renders = []
+
+    def page(number: int) -> bytes:
+        renders.append(number)
+        return b"x" * 300
+
+    for number in range(10):
+        assert snap.rendered(("page", number), lambda n=number: page(n)) == b"x" * 300
+        assert sum(map(len, snap._pages.values())) <= 1000
+    snap.rendered(("page", 9), lambda: page(99))  # kept: not rendered again
+    assert renders == list(range(10))

@@ -25,8 +25,10 @@ from ostan_kit.runtime.errors import describe
 
 # A catalogue that lacks a service is asked for again after at most this many seconds.
 RETRY_MISSING_SECONDS = 1.0
-# Rendered listing pages kept per snapshot (a snapshot never changes, so neither do they).
+# Rendered listing pages kept per snapshot (a snapshot never changes, so neither do
+# they), up to so many pages and bytes; past either, the kept pages are dropped and kept afresh.
 PAGE_CACHE_SIZE = 512
+PAGE_CACHE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Snapshot:
     fetched_at: float
     by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
     _pages: dict[tuple[Any, ...], bytes] = field(default_factory=dict, repr=False)
+    _page_bytes: int = field(default=0, repr=False)
     _sorted: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -50,9 +53,12 @@ class Snapshot:
         pages = self._pages
         body = pages.get(key)
         if body is None:
-            if len(pages) >= PAGE_CACHE_SIZE:
+            body = render()
+            if len(pages) >= PAGE_CACHE_SIZE or self._page_bytes + len(body) > PAGE_CACHE_BYTES:
                 pages.clear()
-            body = pages[key] = render()
+                self._page_bytes = 0
+            pages[key] = body
+            self._page_bytes += len(body)
         return body
 
     def sorted_entries(self, sort: str) -> list[dict[str, Any]]:
