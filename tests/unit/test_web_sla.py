@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ostan_gateway.web.i18n import jalali
-from ostan_gateway.web.pages import duration, form_data, share, sla
+from ostan_gateway.web.pages import _safe_next, duration, form_data, share, sla
 
 ENTERED = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 DUE = ENTERED + timedelta(hours=100)
@@ -62,3 +62,12 @@ def test_the_office_page_shows_compliance_as_a_percentage():
 def test_a_whole_number_field_is_sent_as_a_number_or_as_typed_for_the_service_to_refuse(typed, sent):
     schema = {"properties": {"count": {"type": "integer"}}}
     assert form_data(schema, {"count": typed}) == {"count": sent}
+
+
+@pytest.mark.parametrize(
+    ("asked", "kept"),
+    [("/inbox", "/inbox"), ("/cases/FN-1405-000001-3?x=1", "/cases/FN-1405-000001-3?x=1"), ("//evil.example", "/"),
+     ("/\\evil.example", "/"), ("https://evil.example", "/"), ("/a\r\nSet-Cookie: x", "/"), ("", "/")],
+)
+def test_after_sign_in_the_page_goes_on_only_to_a_path_of_this_site(asked, kept):
+    assert _safe_next(asked) == kept

@@ -107,7 +107,10 @@ async def signed_in(request: Request) -> Caller | RedirectResponse:
 
 
 def _safe_next(value: str) -> str:
-    return value if value.startswith("/") and not value.startswith("//") else "/"
+    """A path of this site to go on to, never another site: browsers read ``//host`` and
+    ``/\\host`` as another host."""
+    local = value.startswith("/") and not value.startswith("//") and "\\" not in value
+    return value if local and value.isprintable() else "/"
 
 
 # -- language and sign-in --------------------------------------------------------------------
