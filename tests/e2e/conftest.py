@@ -21,6 +21,7 @@ from ostan_kit.messaging.bus import connect_options
 from ostan_kit.messaging.natsauth import Identity
 from ostan_kit.runtime.registry import SERVICES
 from tests.conftest import POSTGRES, postgres_databases
+from tests.forms import RESIDENCE_FORM
 
 # The local issuer's secret of the test platform's gateway (a fresh one per run).
 TOKEN_SECRET = secrets.token_urlsafe(32)
@@ -35,16 +36,6 @@ FAST_TIMERS = {
     **{info.env_prefix + "SHUTDOWN_GRACE_SECONDS": "5" for info in SERVICES.values()},
 }
 
-RESIDENCE_FORM = {
-    "full_name": "محمد رضايي",
-    "father_name": "علی",
-    "nationality": "AFG",
-    "document_type": "RESIDENCE_DOCUMENT_TYPE_AMAYESH_CARD",
-    "document_number": "۱۲۳۴۵۶۷۸",
-    "document_expires_on": "۱۴۰۵/۰۹/۰۱",
-    "mobile": "۰۹۱۲۱۲۳۴۵۶۷",
-    "address": "قزوین، خیابان خیام",
-}
 STREAM = SERVICES["foreign-nationals"].stream
 SUBJECT = "ostan.foreign-nationals.residence-document-extension.submitted"
 

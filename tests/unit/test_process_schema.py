@@ -11,6 +11,7 @@ import pytest
 
 from ostan_kit.processes.schema import describe, enum_choices, field_label
 from ostan_kit.runtime.registry import SERVICES
+from tests.forms import RESIDENCE_FORM
 from tests.unit.cases_support import service_book
 
 for _info in SERVICES.values():  # registers every service's forms
@@ -18,16 +19,6 @@ for _info in SERVICES.values():  # registers every service's forms
 
 PERSIAN_LETTER = re.compile("[\u0600-\u06ff]")
 
-RESIDENCE_FORM = {
-    "full_name": "محمد رضايي",
-    "father_name": "علی",
-    "nationality": "AFG",
-    "document_type": "RESIDENCE_DOCUMENT_TYPE_AMAYESH_CARD",
-    "document_number": "۱۲۳۴۵۶۷۸",
-    "document_expires_on": "۱۴۰۵/۰۹/۰۱",
-    "mobile": "۰۹۱۲۱۲۳۴۵۶۷",
-    "address": "قزوین، خیابان خیام",
-}
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
