@@ -103,6 +103,17 @@ def start_case(client: httpx.Client, key: str, data: dict | None = None, **extra
     return client.post("/v1/cases", json=body, headers={"Idempotency-Key": key, **extra})
 
 
+def act(client: httpx.Client, case: dict, action: str, headers: dict, **data: object) -> dict:
+    """``action`` on ``case`` at the version it has, by the caller of ``headers``; the case after it."""
+    answer = client.post(
+        f"/v1/cases/{case['code']}/actions/{action}",
+        json={"version": case["version"], "data": data},
+        headers={"Idempotency-Key": f"{case['code']}-{action}-{case['version']}", **headers},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 def stream_messages(stack: Stack, stream: str) -> list:
     """Every message in ``stream``, read straight from JetStream."""
 

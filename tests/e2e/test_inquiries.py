@@ -18,7 +18,16 @@ from joserfc import jws
 from joserfc.jwk import KeySet
 
 from ostan.common.v1 import inquiry_pb2, inquiry_pb2_grpc
-from tests.e2e.conftest import RESIDENCE_FORM, bearer, count_rows, nats_options, start_case, stream_messages, wait_for
+from tests.e2e.conftest import (
+    RESIDENCE_FORM,
+    act,
+    bearer,
+    count_rows,
+    nats_options,
+    start_case,
+    stream_messages,
+    wait_for,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -222,14 +231,6 @@ SOCIAL = {role: bearer(subject=f"{role}-1", office="social-cultural", roles=[rol
           for role in ("secretariat", "supervisory-board")}
 
 
-def ngo_step(client: httpx.Client, case: dict, action: str, headers: dict, **data) -> dict:
-    answer = client.post(
-        f"/v1/cases/{case['code']}/actions/{action}",
-        json={"version": case["version"], "data": data},
-        headers={"Idempotency-Key": f"{case['code']}-{action}-{case['version']}", **headers},
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 def ngo_inquiring(client: httpx.Client, founders: list[str], key: str) -> dict:
@@ -240,8 +241,8 @@ def ngo_inquiring(client: httpx.Client, founders: list[str], key: str) -> dict:
         headers={"Idempotency-Key": key, **citizen},
     )
     assert started.status_code == 201, started.text
-    case = ngo_step(client, started.json(), "prepare-for-board", SOCIAL["secretariat"])
-    case = ngo_step(client, case, "approve", SOCIAL["supervisory-board"])
+    case = act(client, started.json(), "prepare-for-board", SOCIAL["secretariat"])
+    case = act(client, case, "approve", SOCIAL["supervisory-board"])
     for kind in DOSSIER:
         attached = client.post(
             f"/v1/cases/{case['code']}/documents", data={"kind": kind},
@@ -250,8 +251,8 @@ def ngo_inquiring(client: httpx.Client, founders: list[str], key: str) -> dict:
         )
         assert attached.status_code == 201, attached.text
         case = attached.json()
-    case = ngo_step(client, case, "submit-dossier", citizen)
-    return ngo_step(client, case, "send-inquiries", SOCIAL["secretariat"])
+    case = act(client, case, "submit-dossier", citizen)
+    return act(client, case, "send-inquiries", SOCIAL["secretariat"])
 
 
 def answered(client: httpx.Client, code: str, count: int) -> list[dict]:
@@ -268,7 +269,7 @@ def test_the_ngo_licence_asks_the_four_authorities_over_the_bus_and_waits_for_th
     replies = answered(client, case["code"], 4)
     assert sorted(entry["comment"] for entry in replies) == ["positive"] * 4
     case = client.get(f"/v1/cases/{case['code']}", headers=SOCIAL["secretariat"]).json()
-    case = ngo_step(client, case, "record-inquiry-replies", SOCIAL["secretariat"])
+    case = act(client, case, "record-inquiry-replies", SOCIAL["secretariat"])
     assert case["state"] == "registering"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.conftest import bearer, count_rows, wait_for
+from tests.e2e.conftest import act, bearer, count_rows, wait_for
 from tests.e2e.test_inquiries import inquiry_requests
 
 pytestmark = [pytest.mark.e2e]
@@ -41,14 +41,6 @@ def begin(client: httpx.Client, process: str, data: dict, headers: dict, key: st
     return started.json()
 
 
-def step(client: httpx.Client, case: dict, action: str, headers: dict, **data) -> dict:
-    answer = client.post(
-        f"/v1/cases/{case['code']}/actions/{action}",
-        json={"version": case["version"], "data": data},
-        headers={"Idempotency-Key": f"{case['code']}-{action}-{case['version']}", **headers},
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 def attach(client: httpx.Client, case: dict, headers: dict, *kinds: str) -> dict:
@@ -98,10 +90,10 @@ def test_the_organisation_permit_asks_the_four_authorities_about_its_founders(st
     }
     case = begin(client, "organisation-permit", form, APPLICANT, "e2e-organisation-permit")
     case = attach(client, case, APPLICANT, "statute", "signed-application", "founders-details")
-    case = step(client, case, "send-inquiries", CLERK)
+    case = act(client, case, "send-inquiries", CLERK)
     assert case["state"] == "vetting"
     asked_and_answered(stack, client, case, "four-authorities-founders-vetting", FOUR, 4)
-    case = step(client, current(client, case), "refer-to-governor", CLERK, vetting_summary="پاسخ مراجع مثبت")
+    case = act(client, current(client, case), "refer-to-governor", CLERK, vetting_summary="پاسخ مراجع مثبت")
     assert case["state"] == "governor-review"
 
 
@@ -113,10 +105,10 @@ def test_the_party_licence_vets_its_founders_then_goes_to_the_article_10_commiss
     }
     case = begin(client, "party-licence", form, APPLICANT, "e2e-party-licence")
     case = attach(client, case, CLERK, "moi-forms", "moi-five-items")
-    case = step(client, case, "receive-documents", CLERK)
-    case = step(client, case, "send-inquiries", CLERK)
+    case = act(client, case, "receive-documents", CLERK)
+    case = act(client, case, "send-inquiries", CLERK)
     asked_and_answered(stack, client, case, "three-authorities-founders-vetting", ["intelligence", "judiciary", "police"], 3)
-    case = step(client, current(client, case), "refer-to-commission", CLERK, vetting_summary="پاسخ مراجع سه‌گانه")
+    case = act(client, current(client, case), "refer-to-commission", CLERK, vetting_summary="پاسخ مراجع سه‌گانه")
     assert case["state"] == "commission-review"
     asked_and_answered(stack, client, case, "moi-article-10-parties-commission", ["moi"], 4)
 
@@ -129,14 +121,14 @@ def test_a_majlis_candidate_is_vetted_by_the_four_authorities(stack, client):
     }
     case = begin(client, "majlis-candidate-registration", form, CLERK, "e2e-majlis-candidate")
     case = attach(client, case, CLERK, "questionnaire", "birth-certificate", "national-card", "education-certificate")
-    case = step(client, case, "enter-in-system", CLERK)
-    case = step(client, case, "confirm-printout", CANDIDATE)
-    case = step(client, case, "issue-receipt", CLERK, receipt_number="R-e2e-1")
-    case = step(client, case, "send-to-four-authorities", CLERK)
+    case = act(client, case, "enter-in-system", CLERK)
+    case = act(client, case, "confirm-printout", CANDIDATE)
+    case = act(client, case, "issue-receipt", CLERK, receipt_number="R-e2e-1")
+    case = act(client, case, "send-to-four-authorities", CLERK)
     asked_and_answered(stack, client, case, "four-authorities-candidate-vetting", FOUR, 4)
     (request, *_) = inquiry_requests(stack, case["code"], SERVICE)
     assert list(request.subjects) == [CODES[0]]  # the candidate is whom they are asked about
-    case = step(client, current(client, case), "refer-to-executive-board", CLERK, vetting_summary="بدون سابقه")
+    case = act(client, current(client, case), "refer-to-executive-board", CLERK, vetting_summary="بدون سابقه")
     assert case["state"] == "executive-board-review"
 
 
@@ -148,11 +140,11 @@ def test_a_council_candidates_background_is_checked_with_the_authorities(stack, 
     }
     case = begin(client, "council-candidate-registration", form, CLERK, "e2e-council-candidate")
     case = attach(client, case, CLERK, "no-criminal-record-certificate", "questionnaire")
-    case = step(client, case, "enter-in-system", CLERK)
-    case = step(client, case, "confirm-printout", CANDIDATE)
-    case = step(client, case, "issue-receipt", CLERK, receipt_number="R-e2e-2")
-    case = step(client, case, "refer-for-background-check", BOARD)
+    case = act(client, case, "enter-in-system", CLERK)
+    case = act(client, case, "confirm-printout", CANDIDATE)
+    case = act(client, case, "issue-receipt", CLERK, receipt_number="R-e2e-2")
+    case = act(client, case, "refer-for-background-check", BOARD)
     assert case["state"] == "background-check"
     asked_and_answered(stack, client, case, "legal-authorities-background-check", FOUR, 4)
-    case = step(client, current(client, case), "record-background-results", CLERK, results="بدون سابقه")
+    case = act(client, current(client, case), "record-background-results", CLERK, results="بدون سابقه")
     assert case["state"] == "executive-board-review"

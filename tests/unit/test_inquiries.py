@@ -16,19 +16,10 @@ from ostan_kit.persistence.models import AuditRecordRow
 from ostan_kit.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.security.actors import Actor
+from tests.forms import RESIDENCE_FORM
 from tests.unit.cases_support import citizen, service_book, service_folder, staff
 
 SERVICE = "foreign-nationals"
-FORM = {
-    "full_name": "محمد رضايي",
-    "father_name": "علی",
-    "nationality": "AFG",
-    "document_type": "RESIDENCE_DOCUMENT_TYPE_AMAYESH_CARD",
-    "document_number": "۱۲۳۴۵۶۷۸",
-    "document_expires_on": "۱۴۰۵/۰۹/۰۱",
-    "mobile": "۰۹۱۲۱۲۳۴۵۶۷",
-    "address": "قزوین",
-}
 CLERK = staff("clerk-1", "foreign-nationals", "clerk")
 
 
@@ -113,7 +104,7 @@ async def audit_kinds(desk: InquiryDesk) -> list[str]:
 
 
 async def test_an_agency_sees_only_its_granted_fields_and_a_replay_answers_the_same(engine, desk):
-    await engine.start(CLERK, "residence-document-extension", FORM, "k-1")
+    await engine.start(CLERK, "residence-document-extension", RESIDENCE_FORM, "k-1")
     police = await desk.ask(agency("police"), request("۱۲۳۴۵۶۷۸"))
     assert dict(police.answer) == {
         "holder_name": "محمد رضایی",
@@ -135,7 +126,7 @@ async def test_an_agency_sees_only_its_granted_fields_and_a_replay_answers_the_s
 
 
 async def test_not_granted_is_refused_before_the_subject_is_looked_at(engine, desk):
-    await engine.start(CLERK, "residence-document-extension", FORM, "k-1")
+    await engine.start(CLERK, "residence-document-extension", RESIDENCE_FORM, "k-1")
     details = []
     for subject in ("12345678", "99999999", "x"):
         with pytest.raises(PermissionDenied) as refused:
@@ -161,8 +152,8 @@ async def test_unknown_subjects_types_and_malformed_requests(engine, desk):
 
 async def test_the_composite_lists_every_case_of_the_national_code(engine, desk):
     applicant = citizen("0084575948")
-    await engine.start(applicant, "residence-document-extension", FORM, "k-1")
-    await engine.start(applicant, "residence-document-extension", FORM, "k-2")
+    await engine.start(applicant, "residence-document-extension", RESIDENCE_FORM, "k-1")
+    await engine.start(applicant, "residence-document-extension", RESIDENCE_FORM, "k-2")
     answer = await desk.ask(
         agency("judiciary"), request("۰۰۸۴۵۷۵۹۴۸", type="holdings", request_id="h-1")
     )
