@@ -120,28 +120,44 @@ class _Appends:
     def __init__(self) -> None:
         self.records: list[_Staged] = []
 
-    def _values(self, record: _Staged) -> list[ColumnElement]:
-        return [
-            literal(record.at, _LOG.c.at.type),
-            literal(record.kind, _LOG.c.kind.type),
-            literal(record.actor, _LOG.c.actor.type),
-            literal(record.about, _LOG.c.about.type),
-            literal(record.detail, _LOG.c.detail.type),
-        ]
+    def shape(self) -> tuple[str, int]:
+        """What the PostgreSQL statement depends on: how many records (their values are bound)."""
+        return ("audit", len(self.records))
+
+    def parameters(self) -> dict[str, Any]:
+        """The bound values of ``postgresql()``'s statement."""
+        values: dict[str, Any] = {}
+        for number, record in enumerate(self.records, start=1):
+            values.update(
+                {
+                    f"audit_{number}_at": record.at,
+                    f"audit_{number}_kind": record.kind,
+                    f"audit_{number}_actor": record.actor,
+                    f"audit_{number}_about": record.about,
+                    f"audit_{number}_detail": record.detail,
+                    f"audit_{number}_canonical": record.canonical,
+                }
+            )
+        return values
+
+    @staticmethod
+    def _values(number: int) -> list[ColumnElement]:
+        return [bindparam(f"audit_{number}_{name}", type_=_LOG.c[name].type) for name in ("at", "kind", "actor", "about", "detail")]
 
     def postgresql(self) -> tuple[list[CTE], Insert]:
-        """Move the head past every record in one UPDATE (its row lock serialises appends; under
+        """(Its values bound by the names ``parameters()`` gives.) Move the head past every record in one UPDATE (its row lock serialises appends; under
         READ COMMITTED a waiting update chains onto the head as the other left it), keeping the
         hash it moved from; the records are chained from that hash again in the INSERT."""
 
-        def digest(previous: ColumnElement, sequence: ColumnElement, record: _Staged) -> ColumnElement:
-            text = previous.concat(literal(record.canonical, Text)).concat(cast(sequence, Text)).concat(literal("}", Text))
+        def digest(previous: ColumnElement, sequence: ColumnElement, number: int) -> ColumnElement:
+            canonical = bindparam(f"audit_{number}_canonical", type_=Text)
+            text = previous.concat(canonical).concat(cast(sequence, Text)).concat(literal("}", Text))
             return func.encode(func.sha256(func.convert_to(text, literal_column("'UTF8'"))), literal_column("'hex'"))
 
         count = len(self.records)
         moved_hash: ColumnElement = _HEAD.c.hash
-        for number, record in enumerate(self.records, start=1):
-            moved_hash = digest(moved_hash, _HEAD.c.sequence + number, record)
+        for number in range(1, count + 1):
+            moved_hash = digest(moved_hash, _HEAD.c.sequence + number, number)
         moved = (
             update(_HEAD)
             .where(_HEAD.c.id == HEAD_ID)
@@ -151,10 +167,10 @@ class _Appends:
             .cte("audit_head_moved")
         )
         rows, previous = [], moved.c.origin
-        for number, record in enumerate(self.records, start=1):
+        for number in range(1, count + 1):
             sequence = moved.c.base + number
-            hashed = digest(previous, sequence, record)
-            rows.append(select(sequence, *self._values(record), previous, hashed).select_from(moved))
+            hashed = digest(previous, sequence, number)
+            rows.append(select(sequence, *self._values(number), previous, hashed).select_from(moved))
             previous = hashed
         source = rows[0] if count == 1 else union_all(*rows)
         return [moved], insert(_LOG).from_select(_COLUMNS, source)

@@ -13,13 +13,13 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import orjson
-from sqlalchemy import CTE, Executable, Insert, Table, event, insert, text
+from sqlalchemy import CTE, Executable, Insert, Table, bindparam, event, insert, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -126,8 +126,17 @@ class Following(Protocol):
     """Staged writes that are not plain rows: they are computed by the database from what it
     holds when the transaction writes, so that no read has to come first."""
 
+    def shape(self) -> Hashable:
+        """What ``postgresql()``'s statement depends on besides its bound values."""
+        ...
+
+    def parameters(self) -> dict[str, Any]:
+        """The values ``postgresql()``'s statement binds, by name."""
+        ...
+
     def postgresql(self) -> tuple[list[CTE], Insert]:
-        """Data-modifying CTEs, then the insert that uses them (a CTE of the one statement too)."""
+        """Data-modifying CTEs, then the insert that uses them (a CTE of the one statement too),
+        their values bound by name (see ``parameters``)."""
         ...
 
     def sqlite(self) -> tuple[Executable, list[dict[str, Any]]]:
@@ -146,30 +155,54 @@ def following(session: AsyncSession, kind: str, make: Callable[[], F]) -> F:
     return writes[kind]
 
 
+# The one statement of a transaction's staged writes, by its shape (which writes, which tables and
+# columns in which order): a step's few shapes are built once, their values bound, instead of a
+# statement of literal values built, keyed and parameterised afresh each time.
+STATEMENT_SHAPES = 256
+_STATEMENTS: dict[Hashable, Insert] = {}
+
+
+def _staged_statement(writes: list[Following], staged: list[tuple[Table, dict[str, Any]]]) -> Insert:
+    """One statement, a CTE per row: single-row inserts keep the statement's compiled form
+    cacheable (multi-row VALUES in a CTE are compiled afresh each time)."""
+    ctes: list[CTE] = []
+    last: Insert | None = None
+    for write in writes:
+        before, then = write.postgresql()
+        if last is not None:
+            ctes.append(last.cte(f"following_{len(ctes)}"))
+        ctes.extend(before)
+        last = then
+    for number, (table, values) in enumerate(staged):
+        if last is not None:
+            ctes.append(last.cte(f"staged_{len(ctes)}"))
+        last = insert(table).values(
+            {name: bindparam(f"staged_{number}_{name}", type_=table.c[name].type) for name in values}
+        )
+    assert last is not None
+    for cte in ctes:
+        last = last.add_cte(cte)
+    return last
+
+
 async def write_staged(session: AsyncSession) -> None:
     staged: list[tuple[Table, dict[str, Any]]] = session.info.pop(_STAGED, [])
     writes: list[Following] = list(session.info.pop(_FOLLOWING, {}).values())
     if not staged and not writes:
         return
     if session.bind.dialect.name == "postgresql":
-        # One statement, a CTE per row: single-row inserts keep the statement's compiled form
-        # cacheable (multi-row VALUES in a CTE are compiled afresh each time).
-        ctes: list[CTE] = []
-        last: Insert | None = None
+        shape = (tuple(write.shape() for write in writes), tuple((table, tuple(values)) for table, values in staged))
+        statement = _STATEMENTS.get(shape)
+        if statement is None:
+            statement = _STATEMENTS[shape] = _staged_statement(writes, staged)
+            if len(_STATEMENTS) > STATEMENT_SHAPES:
+                _STATEMENTS.pop(next(iter(_STATEMENTS)))
+        parameters: dict[str, Any] = {}
         for write in writes:
-            before, then = write.postgresql()
-            if last is not None:
-                ctes.append(last.cte(f"following_{len(ctes)}"))
-            ctes.extend(before)
-            last = then
-        for table, values in staged:
-            if last is not None:
-                ctes.append(last.cte(f"staged_{len(ctes)}"))
-            last = insert(table).values(**values)
-        assert last is not None
-        for cte in ctes:
-            last = last.add_cte(cte)
-        await session.execute(last)
+            parameters.update(write.parameters())
+        for number, (_, values) in enumerate(staged):
+            parameters.update({f"staged_{number}_{name}": value for name, value in values.items()})
+        await session.execute(statement, parameters)
         return
     # In the order staged, rows of one table in a run together.
     runs: list[tuple[Table, list[dict[str, Any]]]] = []
