@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -42,8 +42,9 @@ async def advance(session: AsyncSession, case: Any, now: datetime, **changes: An
     version read: two officers acting at once get one success and one conflict. ``case`` (as
     ``load_case`` gave it) then holds the new values: nothing is read back."""
     values = {**changes, "version": case.version + 1, "updated_at": now}
+    parameters = {f"new_{name}": value for name, value in values.items()}
     changed = await session.execute(
-        update(CaseRow.__table__).where(CaseRow.id == case.id, CaseRow.version == case.version).values(**values)
+        _advance_statement(tuple(values)), {"case_id": case.id, "read_version": case.version, **parameters}
     )
     if changed.rowcount != 1:
         raise stale(case)
@@ -52,6 +53,22 @@ async def advance(session: AsyncSession, case: Any, now: datetime, **changes: An
             set_committed_value(case, name, value)
         else:
             setattr(case, name, value)
+
+
+# The UPDATE of ``advance`` by the columns it writes, built once: a step writes one of a few sets.
+_ADVANCES: dict[tuple[str, ...], Update] = {}
+
+
+def _advance_statement(names: tuple[str, ...]) -> Update:
+    statement = _ADVANCES.get(names)
+    if statement is None:
+        cases = CaseRow.__table__
+        statement = _ADVANCES[names] = (
+            update(cases)
+            .where(cases.c.id == bindparam("case_id"), cases.c.version == bindparam("read_version"))
+            .values({name: bindparam(f"new_{name}", type_=cases.c[name].type) for name in names})
+        )
+    return statement
 
 
 async def record(

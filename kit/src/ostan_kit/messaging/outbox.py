@@ -163,8 +163,10 @@ class OutboxRelay:
         """The first ``sent`` rows went out; the next one failed with ``error`` (if any)."""
         if sent:
             published = [row.id for row in rows[:sent]]
+            # A Core UPDATE: the session holds the rows, and the ORM would evaluate it against each.
+            outbox = OutboxRow.__table__
             await session.execute(
-                update(OutboxRow).where(OutboxRow.id.in_(published)).values(published_at=datetime.now(UTC))
+                update(outbox).where(outbox.c.id.in_(published)).values(published_at=datetime.now(UTC))
             )
         if error:
             await session.execute(
