@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import case_pb2, issued_pb2
@@ -85,6 +85,11 @@ class Resolved:
     definition: ProcessDefinition
     process: str
     office: str
+
+
+# A case by its code, built once (the hot path's first read); locked for a change on PostgreSQL.
+_CASE_BY_CODE = select(CaseRow.__table__).where(CaseRow.__table__.c.code == bindparam("code"))
+_CASE_FOR_UPDATE = _CASE_BY_CODE.with_for_update()
 
 
 class CaseEngine:
@@ -183,10 +188,8 @@ class CaseEngine:
             code = normalise_code(code)
         except ValueError as error:
             raise InvalidArgument(str(error), [FieldViolation("code", str(error))]) from error
-        query = select(CaseRow.__table__).where(CaseRow.code == code)
-        if lock and not is_sqlite(self.database.url):
-            query = query.with_for_update()
-        row = (await session.execute(query)).first()
+        query = _CASE_FOR_UPDATE if lock and not is_sqlite(self.database.url) else _CASE_BY_CODE
+        row = (await session.execute(query, {"code": code})).first()
         # The case's columns as plain attributes (no ORM identity map or unit of work).
         case = SimpleNamespace(**row._mapping) if row is not None else None
         if case is None or not self.access.may_see(actor, case):

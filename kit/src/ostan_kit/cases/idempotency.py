@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +61,12 @@ def check_key(key: str) -> str:
     return key
 
 
+# The first answer under a caller's key, built once (every mutating call asks it).
+_ANSWER = select(IdempotencyRow.request_hash, IdempotencyRow.operation, IdempotencyRow.response).where(
+    IdempotencyRow.caller == bindparam("caller"), IdempotencyRow.key == bindparam("key")
+)
+
+
 class Idempotency:
     def __init__(self, database: Database, clock: Callable[[], datetime]) -> None:
         self.database = database
@@ -82,13 +88,7 @@ class Idempotency:
         kind: type[Message],
         authorise: Authorise | None,
     ) -> Answer | None:
-        row = (
-            await session.execute(
-                select(IdempotencyRow.request_hash, IdempotencyRow.operation, IdempotencyRow.response).where(
-                    IdempotencyRow.caller == scope_of(actor), IdempotencyRow.key == key
-                )
-            )
-        ).first()
+        row = (await session.execute(_ANSWER, {"caller": scope_of(actor), "key": key})).first()
         if row is None:
             return None
         if authorise is not None:

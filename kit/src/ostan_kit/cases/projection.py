@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Integer, String, literal, select, union_all
+from sqlalchemy import CompoundSelect, Integer, String, bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import case_pb2
@@ -27,20 +27,28 @@ class Attachments:
     comments: list[case_pb2.Comment] = field(default_factory=list)
 
 
-async def attachments(session: AsyncSession, case_id: int) -> Attachments:
-    """A case's documents and comments, oldest first, in one query."""
+def _attachments_query() -> CompoundSelect:
     d, c = CaseDocumentRow, CaseCommentRow
     documents = select(
         literal("document").label("what"), d.id, d.kind.label("a"), d.filename.label("b"),
         d.content_type.label("c"), d.sha256.label("d"), d.attached_by.label("e"), d.size.label("n"),
         d.attached_at.label("at"),
-    ).where(d.case_id == case_id)
+    ).where(d.case_id == bindparam("case_id"))
     comments = select(
         literal("comment"), c.id, c.author_id, c.author_role, c.text, c.action,
         literal("", String), literal(0, Integer), c.at,
-    ).where(c.case_id == case_id)
+    ).where(c.case_id == bindparam("case_id"))
+    return union_all(documents, comments).order_by("what", "id")
+
+
+# Built once: every case view and every action reads it.
+_ATTACHMENTS = _attachments_query()
+
+
+async def attachments(session: AsyncSession, case_id: int) -> Attachments:
+    """A case's documents and comments, oldest first, in one query."""
     found = Attachments()
-    for row in await session.execute(union_all(documents, comments).order_by("what", "id")):
+    for row in await session.execute(_ATTACHMENTS, {"case_id": case_id}):
         if row.what == "document":
             document = case_pb2.CaseDocument(
                 kind=row.a, filename=row.b, content_type=row.c, size=row.n, sha256=row.d, attached_by=row.e
