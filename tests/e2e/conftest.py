@@ -114,6 +114,20 @@ def act(client: httpx.Client, case: dict, action: str, headers: dict, **data: ob
     return answer.json()
 
 
+
+def attach(client: httpx.Client, case: dict, headers: dict, *kinds: str) -> dict:
+    """A small PDF of each of ``kinds`` attached to ``case`` by the caller of ``headers``; the case after."""
+    for kind in kinds:
+        attached = client.post(
+            f"/v1/cases/{case['code']}/documents", data={"kind": kind},
+            files={"file": (f"{kind}.pdf", b"%PDF-1.4 a scanned document", "application/pdf")},
+            headers={"Idempotency-Key": f"{case['code']}-{kind}", **headers},
+        )
+        assert attached.status_code == 201, attached.text
+        case = attached.json()
+    return case
+
+
 def stream_messages(stack: Stack, stream: str) -> list:
     """Every message in ``stream``, read straight from JetStream."""
 

@@ -21,6 +21,7 @@ from ostan.common.v1 import inquiry_pb2, inquiry_pb2_grpc
 from tests.e2e.conftest import (
     RESIDENCE_FORM,
     act,
+    attach,
     bearer,
     count_rows,
     nats_options,
@@ -28,6 +29,7 @@ from tests.e2e.conftest import (
     stream_messages,
     wait_for,
 )
+from tests.forms import NGO_DOSSIER, NGO_FORM
 
 pytestmark = [
     pytest.mark.e2e,
@@ -217,16 +219,6 @@ def test_every_inquiry_and_refusal_is_in_an_intact_audit_chain(stack, client, re
 
 # -- outbound: a case step asks the agencies (the agency simulator answers) --------------------
 
-NGO = {
-    "name": "انجمن حامیان محیط زیست قزوین",
-    "field_of_activity": "محیط زیست",
-    "address": "قزوین، خیابان فردوسی",
-    "mobile": "09121234567",
-    "full_name": "زهرا احمدی",
-    "national_code": "0084575948",
-}
-DOSSIER = ["founders-identity-documents", "founders-degrees", "proposed-charter", "personal-details-forms",
-           "founders-assembly-form"]
 SOCIAL = {role: bearer(subject=f"{role}-1", office="social-cultural", roles=[role])
           for role in ("secretariat", "supervisory-board")}
 
@@ -237,20 +229,13 @@ def ngo_inquiring(client: httpx.Client, founders: list[str], key: str) -> dict:
     citizen = bearer("citizen")
     started = client.post(
         "/v1/cases",
-        json={"service": "social", "process": "ngo-activity-licence", "data": {**NGO, "founder_national_codes": founders}},
+        json={"service": "social", "process": "ngo-activity-licence", "data": {**NGO_FORM, "founder_national_codes": founders}},
         headers={"Idempotency-Key": key, **citizen},
     )
     assert started.status_code == 201, started.text
     case = act(client, started.json(), "prepare-for-board", SOCIAL["secretariat"])
     case = act(client, case, "approve", SOCIAL["supervisory-board"])
-    for kind in DOSSIER:
-        attached = client.post(
-            f"/v1/cases/{case['code']}/documents", data={"kind": kind},
-            files={"file": (f"{kind}.pdf", b"%PDF-1.4 dossier", "application/pdf")},
-            headers={"Idempotency-Key": f"{key}-{kind}", **citizen},
-        )
-        assert attached.status_code == 201, attached.text
-        case = attached.json()
+    case = attach(client, case, citizen, *NGO_DOSSIER)
     case = act(client, case, "submit-dossier", citizen)
     return act(client, case, "send-inquiries", SOCIAL["secretariat"])
 

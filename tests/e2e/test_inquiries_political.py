@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.conftest import act, bearer, count_rows, wait_for
+from tests.e2e.conftest import act, attach, bearer, count_rows, wait_for
 from tests.e2e.test_inquiries import inquiry_requests
 
 pytestmark = [pytest.mark.e2e]
@@ -43,16 +43,6 @@ def begin(client: httpx.Client, process: str, data: dict, headers: dict, key: st
 
 
 
-def attach(client: httpx.Client, case: dict, headers: dict, *kinds: str) -> dict:
-    for kind in kinds:
-        attached = client.post(
-            f"/v1/cases/{case['code']}/documents", data={"kind": kind},
-            files={"file": (f"{kind}.pdf", b"%PDF-1.4 political", "application/pdf")},
-            headers={"Idempotency-Key": f"{case['code']}-{kind}", **headers},
-        )
-        assert attached.status_code == 201, attached.text
-        case = attached.json()
-    return case
 
 
 def current(client: httpx.Client, case: dict) -> dict:

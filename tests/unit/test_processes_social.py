@@ -9,6 +9,7 @@ import pytest
 from ostan.social.v1 import forms_pb2  # noqa: F401 — registers the forms
 from ostan_kit.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from ostan_kit.security.actors import Actor
+from tests.forms import NGO_DOSSIER, NGO_FORM
 from tests.unit.cases_support import answer_inquiries, breach, broken, citizen, event_subjects, staff
 
 SERVICE = "social"
@@ -30,17 +31,8 @@ CITIZEN = citizen("0084575948", "متقاضی")
 PDF = b"%PDF-1.4 a scanned document"
 
 # The clock starts Saturday 2026-04-18 09:00 Tehran = 1405/01/29, an ordinary working day.
-NGO = {
-    "name": "انجمن حامیان محیط زیست قزوین",
-    "field_of_activity": "محیط زیست",
-    "founder_national_codes": ["0084575948", "0067749828", "0013542419"],
-    "address": "قزوین، خیابان فردوسی",
-    "mobile": "09121234567",
-    "full_name": "زهرا احمدی",
-    "national_code": "0084575948",
-}
-DOSSIER = ["founders-identity-documents", "founders-degrees", "proposed-charter", "personal-details-forms",
-           "founders-assembly-form"]
+NGO = {**NGO_FORM, "founder_national_codes": ["0084575948", "0067749828", "0013542419"]}
+DOSSIER = NGO_DOSSIER
 REPLIES = [{"authority": f"مرجع {n}", "letter_number": str(100 + n), "answered_on": "1405/02/20"} for n in range(1, 5)]
 REPRESENTATIVE = {"full_name": "زهرا احمدی", "national_code": "0084575948", "mobile": "09121234567"}
 EXTENSION = {"ngo_name": NGO["name"], "registration_number": "1234", "licence_number": "5678",
