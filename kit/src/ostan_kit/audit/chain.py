@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import events_pb2
 from ostan_kit.messaging.outbox import add_event
-from ostan_kit.persistence.db import Database, following, is_sqlite
+from ostan_kit.persistence.db import Database, following
 from ostan_kit.persistence.models import AuditHeadRow, AuditRecordRow
 from ostan_kit.security.actors import Actor
 
@@ -276,7 +276,7 @@ class AuditChain:
         now = now or datetime.now(UTC)
         async with self.database.transaction() as session:
             query = select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID)
-            if not is_sqlite(self.database.url):
+            if not self.database.is_sqlite:
                 query = query.with_for_update()
             head = await session.scalar(query)
             if head is None or head.sequence == head.published_sequence:

@@ -16,7 +16,7 @@ from ostan_kit.cases.projection import aware
 from ostan_kit.cases.records import Change, record
 from ostan_kit.inquiries.outbound import remind_pending
 from ostan_kit.messaging.grants import EventGrants
-from ostan_kit.persistence.db import Database, is_sqlite, stage
+from ostan_kit.persistence.db import Database, stage
 from ostan_kit.persistence.models import CaseRow, CaseTimerRow
 from ostan_kit.processes.definitions import ProcessDefinition, State, UnknownVersion
 from ostan_kit.runtime.telemetry import untraced
@@ -160,7 +160,7 @@ class TimerFiring:
         return len(due)
 
     async def _fire(self, timer_id: int, now: datetime) -> None:
-        locking = not is_sqlite(self.database.url)
+        locking = not self.database.is_sqlite
         async with self.database.transaction() as session:
             query = select(CaseTimerRow).where(CaseTimerRow.id == timer_id, CaseTimerRow.fired_at.is_(None))
             if locking:

@@ -42,7 +42,7 @@ from ostan_kit.cases.records import Change, advance, record
 from ostan_kit.catalogue.entries import CatalogueEntry, load_organisation
 from ostan_kit.inquiries.outbound import OutboundInquiry, inquiry_summary, send_inquiries
 from ostan_kit.messaging.grants import EventGrants
-from ostan_kit.persistence.db import Database, is_sqlite, stage
+from ostan_kit.persistence.db import Database, stage
 from ostan_kit.persistence.models import (
     CaseCommentRow,
     CaseDocumentRow,
@@ -188,7 +188,7 @@ class CaseEngine:
             code = normalise_code(code)
         except ValueError as error:
             raise InvalidArgument(str(error), [FieldViolation("code", str(error))]) from error
-        query = _CASE_FOR_UPDATE if lock and not is_sqlite(self.database.url) else _CASE_BY_CODE
+        query = _CASE_FOR_UPDATE if lock and not self.database.is_sqlite else _CASE_BY_CODE
         row = (await session.execute(query, {"code": code})).first()
         # The case's columns as plain attributes (no ORM identity map or unit of work).
         case = SimpleNamespace(**row._mapping) if row is not None else None

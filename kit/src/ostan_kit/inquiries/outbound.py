@@ -42,7 +42,7 @@ from ostan_kit.messaging.natsauth import (
     service_dead_letter_subject,
 )
 from ostan_kit.messaging.outbox import add_event
-from ostan_kit.persistence.db import Database, is_sqlite
+from ostan_kit.persistence.db import Database
 from ostan_kit.persistence.models import CaseInquiryRow, CaseRow
 from ostan_kit.processes.definitions import Action, ProcessBook
 from ostan_kit.security.actors import Actor
@@ -238,7 +238,7 @@ class AnswerIntake:
 
     async def apply(self, session: AsyncSession, answer: events_pb2.InquiryAnswered) -> str:
         query = select(CaseInquiryRow).where(CaseInquiryRow.request_id == answer.request_id)
-        if not is_sqlite(self.database.url):
+        if not self.database.is_sqlite:
             query = query.with_for_update()
         row = await session.scalar(query)
         if row is None or row.agency != answer.agency:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ostan_kit.messaging import cloudevents
 from ostan_kit.messaging.bus import Bus
 from ostan_kit.messaging.tracing import publish_span
-from ostan_kit.persistence.db import Database, is_sqlite, stage
+from ostan_kit.persistence.db import Database, stage
 from ostan_kit.persistence.models import OutboxRow
 from ostan_kit.runtime.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
 from ostan_kit.runtime.telemetry import untraced
@@ -117,7 +117,7 @@ class OutboxRelay:
             .order_by(OutboxRow.created_at, OutboxRow.id)
             .limit(self.batch)
         )
-        if is_sqlite(self.database.url):
+        if self.database.is_sqlite:
             # SQLite has one writer: hold no transaction while publishing, mark afterwards; one
             # worker's relay at a time, so that no two publish the same rows.
             async with self.database.exclusive("outbox-relay"):

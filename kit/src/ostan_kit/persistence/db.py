@@ -221,16 +221,17 @@ async def write_staged(session: AsyncSession) -> None:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
+        self.is_sqlite = is_sqlite(url)  # asked on hot paths: the URL is parsed once
         self.engine = create_engine(url)
         instrument_database(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Reads outside a write need no transaction of their own on PostgreSQL: no BEGIN and
         # ROLLBACK around them (SQLite reads without one anyway).
-        reader = self.engine if is_sqlite(url) else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        reader = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.reads = async_sessionmaker(reader, expire_on_commit=False)
         # SQLite has one writer per file, and only this process writes to it: writers queue
         # here rather than in SQLite's busy handler, whose sleeps grow to 100 ms at a time.
-        self._writer = asyncio.Lock() if is_sqlite(url) else None
+        self._writer = asyncio.Lock() if self.is_sqlite else None
 
     def session(self) -> AsyncSession:
         return self.sessions()
@@ -263,7 +264,7 @@ class Database:
         PostgreSQL the reads need no transaction (as ``run(write=False)``) and the staged writes
         follow them as one statement, atomic on its own; SQLite, with no such statement, runs
         it all as one write transaction."""
-        if is_sqlite(self.url):
+        if self.is_sqlite:
             return await self.run(work)
 
         async def then_record(session: AsyncSession) -> T:
@@ -279,7 +280,7 @@ class Database:
         firing timers), when the service runs several workers. On SQLite, a lock file beside
         the database, released by the kernel if its holder dies; PostgreSQL needs none (its
         work claims rows with FOR UPDATE SKIP LOCKED)."""
-        database = make_url(self.url).database if is_sqlite(self.url) else None
+        database = make_url(self.url).database if self.is_sqlite else None
         if not database or database == ":memory:":
             yield
             return
