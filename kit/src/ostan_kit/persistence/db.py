@@ -42,8 +42,8 @@ def _json_text(value: Any) -> str:
 
 JSON_CODEC = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
 # Connections kept open: a call beyond them opens (and, returned, closes) one of its own, which costs
-# a connection set-up and every statement prepared afresh; sixteen concurrent calls to one worker
-# stayed within ten.
+# a connection set-up and every statement prepared afresh. With five, sixteen concurrent calls to one
+# worker spent a few percent of its CPU opening connections (bench/steps.py --profile).
 POOL_SIZE = 10
 MAX_OVERFLOW = 10
 
