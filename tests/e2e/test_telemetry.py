@@ -209,7 +209,7 @@ def test_a_problem_names_its_trace(traced: Stack, receiver: OtlpReceiver, clerk)
     trace_id = answer.json()["trace_id"]
     assert len(trace_id) == 32
     served = wait_for(lambda: [s for s in receiver.trace(trace_id) if s.process == "gateway" and s.span.kind == SERVER])
-    assert served[0].span.name == "POST /v1/cases" and served[0].attributes["http.status_code"] == 422
+    assert served[0].span.name == "POST /v1/cases" and served[0].attributes["http.response.status_code"] == 422
 
 
 def test_the_local_trace_files_print_a_waterfall(traced: Stack, receiver: OtlpReceiver, clerk):

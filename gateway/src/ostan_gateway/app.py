@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 import swagger_ui_bundle
@@ -36,10 +37,13 @@ from ostan_gateway.signing import AnswerSigner
 from ostan_gateway.web import pages
 from ostan_kit.catalogue.entries import load_organisation
 from ostan_kit.runtime import heap
-from ostan_kit.runtime.telemetry import instrument_fastapi
 from ostan_kit.security.assertions import AssertionSigner, load_private_key
 
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNTRACED_PATHS
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -103,9 +107,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # Swagger UI is served from the gateway's own copy (below); nothing loads from a CDN.
         docs_url=None,
         redoc_url=None,
-        # The server spans come from OpenTelemetry's FastAPI instrumentation (below), the metrics
-        # from Prometheus: FastAPI's native telemetry stays off so nothing is recorded twice.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # A server span per request from FastAPI's native telemetry, continuing the caller's
+        # traceparent, which the gRPC calls carry on; probes are left out. The metrics come from
+        # Prometheus (HttpMetrics) and the logs from the JSON log, so FastAPI records neither.
+        telemetry={
+            "tracing": True,
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+            "exclude": _untraced,
+            "auto_configure": False,  # the exporters are ostan_kit.runtime.telemetry's
+        },
     )
     problems.install(app)
     # Inside out: bodies are bounded before anything reads them; whatever escapes every handler
@@ -114,9 +126,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(AllowedMethods)
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(HttpMetrics, skip=UNTRACED_PATHS)
-    # A server span per request, continuing the caller's traceparent, which the gRPC calls carry
-    # on; probes are left out.
-    instrument_fastapi(app, UNTRACED_PATHS)
     organisation = load_organisation()
     app.state.settings = settings
     app.state.organisation = organisation

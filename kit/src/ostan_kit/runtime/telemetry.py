@@ -10,15 +10,15 @@ and ``OTEL_TRACES_SAMPLER_ARG`` sample, ``OTEL_BSP_*`` tune the batch span proce
 folder as OTLP JSON lines (``python -m ostan_kit.runtime.traces`` shows them). With
 ``OTEL_SDK_DISABLED=true`` nothing is traced and no instrumentation is installed at all.
 
-The spans come from the OpenTelemetry project's instrumentations (FastAPI, gRPC client and
-server, SQLAlchemy, httpx); the messaging spans of the bus are in ``ostan_kit.messaging.tracing``.
+The spans come from the OpenTelemetry project's instrumentations (gRPC client and server,
+SQLAlchemy, httpx) and from FastAPI's native telemetry (the gateway's server spans); the messaging
+spans of the bus are in ``ostan_kit.messaging.tracing``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -137,20 +137,6 @@ def instrument_database(engine: Any) -> None:
 
     # The instrumentation declares SQLAlchemy < 2.1; it hooks the engine events 2.1 still has.
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False, skip_dep_check=True)
-
-
-def instrument_fastapi(app: Any, excluded_paths: frozenset[str] = frozenset()) -> None:
-    """A server span per HTTP request, continuing the caller's ``traceparent``."""
-    if disabled():
-        return
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-    FastAPIInstrumentor.instrument_app(
-        app,
-        # Matched (re.search) against the whole URL: the path, then the end or a query.
-        excluded_urls=",".join(rf"{re.escape(path)}(\?|$)" for path in sorted(excluded_paths)),
-        exclude_spans=["receive", "send"],
-    )
 
 
 def untraced() -> AbstractContextManager[None]:

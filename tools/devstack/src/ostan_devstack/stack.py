@@ -44,6 +44,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _tail(log_file: Path, lines: int = 20) -> str:
+    """The last lines of a part's log, for an error that outlives a temporary state folder."""
+    try:
+        return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as error:
+        return f"(unreadable: {error})"
+
+
 def _die_with_parent() -> None:
     """Run in the child before exec: the kernel sends SIGTERM if the thread that spawned it ends,
     which is why every child is spawned from the stack's one spawner thread."""
@@ -269,8 +277,9 @@ class Stack:
     def _check_alive(self, name: str) -> None:
         process = self.processes.get(name)
         if process is not None and process.poll() is not None:
+            log_file = self.logs / (name + ".log")
             raise RuntimeError(
-                f"{name} exited with {process.returncode}; see {self.logs / (name + '.log')}"
+                f"{name} exited with {process.returncode}; see {log_file}, which ends:\n{_tail(log_file)}"
             )
 
     def _wait_for_port(self, name: str, port: int, timeout: float = 30.0) -> None:
