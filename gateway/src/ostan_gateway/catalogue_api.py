@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -123,7 +122,7 @@ async def list_catalogue(request: Request) -> Response:
         return Response(status_code=304, headers=headers)
 
     def render() -> bytes:
-        query = {**asdict(chosen), "sort": params.sort}
+        query = {**chosen.as_query(), "sort": params.sort}
         offset = decode_cursor(params.cursor, query)
         ordered = snap.sorted_entries(params.sort)
         matching = ordered if chosen == NO_FILTERS else [entry for entry in ordered if chosen.matches(entry)]
@@ -145,7 +144,7 @@ async def search_catalogue(request: Request) -> Response:
     chosen = params.filters(request)
     snap = await snapshot(request)
     terms = query_terms(params.q)
-    query = {**asdict(chosen), "terms": terms}
+    query = {**chosen.as_query(), "terms": terms}
     offset = decode_cursor(params.cursor, query)
     hits = snap.index.search(terms)
     if chosen != NO_FILTERS:

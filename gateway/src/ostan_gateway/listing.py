@@ -42,6 +42,10 @@ class Filters:
     agency: str | None = None
     runs_as: RunsAs | None = None
 
+    def as_query(self) -> dict[str, Any]:
+        """The filters by name, for a cursor's query (``dataclasses.asdict`` deep-copies each value)."""
+        return dict(vars(self))
+
     def matches(self, entry: dict[str, Any]) -> bool:
         if self.deputy and entry["deputy"] != self.deputy:
             return False

@@ -108,10 +108,12 @@ class SearchIndex:
             mask ^= low
             score = 0
             for term in terms:
-                weight = next((weight for text, weight in indexed.fields if term in text), 0)
-                if not weight:
-                    break
-                score += weight
+                for text, weight in indexed.fields:  # strongest first: the best field counts
+                    if term in text:
+                        score += weight
+                        break
+                else:
+                    break  # a term in none of the fields: not a hit
             else:
                 if len(terms) > 1 and phrase in indexed.fields[0][0]:
                     score += TITLE  # the words stand together in the title
