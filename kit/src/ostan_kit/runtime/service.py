@@ -422,8 +422,9 @@ class OfficeService:
                 task.cancel()
         if self.server is not None:
             await self.server.stop(self.settings.shutdown_grace_seconds)
-        for consumer in self.consumers:
-            await _bounded(consumer.stop(), f"consumer {consumer.durable}")
+        # Together: each lets its fetch under way end (up to its fetch timeout), and the governor
+        # reads the events of every office.
+        await asyncio.gather(*(_bounded(consumer.stop(), f"consumer {consumer.durable}") for consumer in self.consumers))
         await _bounded(self.relay.stop(), "outbox relay")
         # Events committed by the last calls leave now if the bus is there; else they wait.
         if self.bus.connected:

@@ -74,7 +74,9 @@ class Simulator:
         for task in [*readers, *self.pending]:
             task.cancel()
         await asyncio.gather(*readers, *self.pending, return_exceptions=True)
-        await connection.drain()
+        # Not drain(): it waits out every subscription's pull (up to 30 s) for nothing, as the
+        # readers are gone and an unanswered request is fetched again by the next simulator.
+        await connection.close()
 
     async def _read(self, js: Any, service: str, stream: str) -> None:
         subscription = None
