@@ -11,7 +11,7 @@ PROTOS := $(shell find proto/ostan -name '*.proto')
 PACKAGES := proto/python kit gateway tools/devstack $(wildcard services/*)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions bench-inquiries bench-telemetry bench-events clean
+.PHONY: run test setup gen lint bench bench-catalogue bench-search bench-cases bench-assertions bench-inquiries bench-telemetry bench-events bench-layers clean
 
 run: setup
 	$(BIN)/python -m ostan_devstack run
@@ -48,7 +48,7 @@ lint: setup
 	cd proto && ../$(BIN)/buf lint
 	$(BIN)/ruff check .
 
-bench: bench-catalogue bench-search bench-cases bench-assertions bench-inquiries bench-telemetry bench-events
+bench: bench-catalogue bench-search bench-cases bench-assertions bench-inquiries bench-telemetry bench-events bench-layers
 
 bench-catalogue: setup
 	$(BIN)/python bench/catalogue.py
@@ -70,6 +70,9 @@ bench-telemetry: setup
 
 bench-events: setup
 	$(BIN)/python bench/events.py
+
+bench-layers: setup
+	$(BIN)/python bench/layers.py
 
 clean:
 	rm -rf $(VENV) proto/python/ostan $(GENERATED)
