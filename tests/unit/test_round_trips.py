@@ -39,11 +39,12 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF photo"
 # A step's audit record costs no round trip of its own: it is chained onto the head by the staged
 # statement (PostgreSQL) or by one INSERT … SELECT in place of the old case_audit insert (SQLite).
 # A staff member's read of a case is recorded in the audit chain (issue 10), so the clerk's get is
-# a write: on PostgreSQL one statement after the reads (atomic by itself, still no BEGIN), on
-# SQLite the reads and the record in one write transaction (COMMIT in place of ROLLBACK).
+# a write: on PostgreSQL one statement after the read (atomic by itself, still no BEGIN), on
+# SQLite the read and the record in one write transaction (COMMIT in place of ROLLBACK). A get
+# reads the case with its documents and comments in one statement.
 BOUNDS = {
-    "postgresql": {"start": (1, 6), "act": (1, 7), "attach": (1, 7), "get": (1, 3), "replay": (1, 4)},
-    "sqlite": {"start": (1, 10), "act": (1, 11), "attach": (1, 11), "get": (1, 5), "replay": (1, 4)},
+    "postgresql": {"start": (1, 6), "act": (1, 7), "attach": (1, 7), "get": (1, 2), "replay": (1, 4)},
+    "sqlite": {"start": (1, 10), "act": (1, 11), "attach": (1, 11), "get": (1, 4), "replay": (1, 4)},
 }
 
 

@@ -35,6 +35,7 @@ from ostan_kit.cases.projection import (
     attachments,
     case_message,
     case_view,
+    case_with_attachments,
     document_message,
     history_entry,
 )
@@ -90,6 +91,13 @@ class Resolved:
 # A case by its code, built once (the hot path's first read); locked for a change on PostgreSQL.
 _CASE_BY_CODE = select(CaseRow.__table__).where(CaseRow.__table__.c.code == bindparam("code"))
 _CASE_FOR_UPDATE = _CASE_BY_CODE.with_for_update()
+
+
+def _code(code: str) -> str:
+    try:
+        return normalise_code(code)
+    except ValueError as error:
+        raise InvalidArgument(str(error), [FieldViolation("code", str(error))]) from error
 
 
 class CaseEngine:
@@ -184,14 +192,13 @@ class CaseEngine:
 
     # -- reading -------------------------------------------------------------------------
     async def _load(self, session: AsyncSession, actor: Actor, code: str, *, lock: bool = False) -> CaseRow:
-        try:
-            code = normalise_code(code)
-        except ValueError as error:
-            raise InvalidArgument(str(error), [FieldViolation("code", str(error))]) from error
+        code = _code(code)
         query = _CASE_FOR_UPDATE if lock and not self.database.is_sqlite else _CASE_BY_CODE
         row = (await session.execute(query, {"code": code})).first()
         # The case's columns as plain attributes (no ORM identity map or unit of work).
-        case = SimpleNamespace(**row._mapping) if row is not None else None
+        return self._seen(actor, code, SimpleNamespace(**row._mapping) if row is not None else None)
+
+    def _seen(self, actor: Actor, code: str, case: Any) -> Any:
         if case is None or not self.access.may_see(actor, case):
             # A case the caller may not see is as good as absent: its existence is not told.
             raise NotFound(f"no case {code} in the {self.service} service")
@@ -202,7 +209,8 @@ class CaseEngine:
 
     async def get(self, actor: Actor, code: str) -> case_pb2.Case:
         async def read(session: AsyncSession) -> case_pb2.Case:
-            view = await self.view(session, await self._load(session, actor, code))
+            case, shown = await case_with_attachments(session, _code(code))
+            view = case_message(self.service, self._seen(actor, code, case), shown)
             await self._read_by(session, actor, view.code, "case")
             return view
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
-from sqlalchemy import CompoundSelect, Integer, String, bindparam, literal, select, union_all
+from sqlalchemy import ColumnElement, Integer, Row, String, Subquery, bindparam, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import case_pb2
@@ -27,39 +28,72 @@ class Attachments:
     comments: list[case_pb2.Comment] = field(default_factory=list)
 
 
-def _attachments_query() -> CompoundSelect:
+def _shown(case_id: ColumnElement[int]) -> Subquery:
+    """The documents and comments of the case ``case_id`` as rows of one shape; each part filters
+    by it itself, so that each is read by its index."""
     d, c = CaseDocumentRow, CaseCommentRow
     documents = select(
-        literal("document").label("what"), d.id, d.kind.label("a"), d.filename.label("b"),
+        literal("document").label("what"), d.id.label("item"), d.kind.label("a"), d.filename.label("b"),
         d.content_type.label("c"), d.sha256.label("d"), d.attached_by.label("e"), d.size.label("n"),
         d.attached_at.label("at"),
-    ).where(d.case_id == bindparam("case_id"))
+    ).where(d.case_id == case_id)
     comments = select(
         literal("comment"), c.id, c.author_id, c.author_role, c.text, c.action,
         literal("", String), literal(0, Integer), c.at,
-    ).where(c.case_id == bindparam("case_id"))
-    return union_all(documents, comments).order_by("what", "id")
+    ).where(c.case_id == case_id)
+    return union_all(documents, comments).subquery("shown")
 
 
-# Built once: every case view and every action reads it.
-_ATTACHMENTS = _attachments_query()
+# Built once: every case view and every action reads one of them.
+_CASES = CaseRow.__table__
+_CASE_COLUMNS = tuple(column.name for column in _CASES.c)
+_BY_ID = _shown(bindparam("case_id"))
+_ATTACHMENTS = select(_BY_ID).order_by(_BY_ID.c.what, _BY_ID.c.item)
+# A case by its code with its documents and comments in one statement: a row per document and
+# comment (one row without any), the case's columns on each. For reading only: a change locks the
+# case first and reads its attachments after, because a statement that waited for the lock sees
+# the case as the other transaction left it but the attachments as they were when it began.
+_BY_CODE = _shown(select(_CASES.c.id).where(_CASES.c.code == bindparam("code")).scalar_subquery())
+_CASE_SHOWN = (
+    select(_CASES, _BY_CODE)
+    .select_from(_CASES.outerjoin(_BY_CODE, true()))
+    .where(_CASES.c.code == bindparam("code"))
+    .order_by(_BY_CODE.c.what, _BY_CODE.c.item)
+)
+
+
+def _add(found: Attachments, row: Row) -> None:
+    if row.what == "document":
+        document = case_pb2.CaseDocument(
+            kind=row.a, filename=row.b, content_type=row.c, size=row.n, sha256=row.d, attached_by=row.e
+        )
+        document.attached_at.FromDatetime(aware(row.at))
+        found.documents.append(document)
+    elif row.what == "comment":
+        comment = case_pb2.Comment(author_id=row.a, author_role=row.b, text=row.c, action=row.d)
+        comment.at.FromDatetime(aware(row.at))
+        found.comments.append(comment)
 
 
 async def attachments(session: AsyncSession, case_id: int) -> Attachments:
     """A case's documents and comments, oldest first, in one query."""
     found = Attachments()
     for row in await session.execute(_ATTACHMENTS, {"case_id": case_id}):
-        if row.what == "document":
-            document = case_pb2.CaseDocument(
-                kind=row.a, filename=row.b, content_type=row.c, size=row.n, sha256=row.d, attached_by=row.e
-            )
-            document.attached_at.FromDatetime(aware(row.at))
-            found.documents.append(document)
-        else:
-            comment = case_pb2.Comment(author_id=row.a, author_role=row.b, text=row.c, action=row.d)
-            comment.at.FromDatetime(aware(row.at))
-            found.comments.append(comment)
+        _add(found, row)
     return found
+
+
+async def case_with_attachments(session: AsyncSession, code: str) -> tuple[SimpleNamespace | None, Attachments]:
+    """The case of ``code`` (its columns as plain attributes; None if there is none) and its
+    documents and comments, read together in one round trip."""
+    rows = (await session.execute(_CASE_SHOWN, {"code": code})).all()
+    if not rows:
+        return None, Attachments()
+    found = Attachments()
+    for row in rows:
+        _add(found, row)
+    first = rows[0]._mapping
+    return SimpleNamespace(**{name: first[name] for name in _CASE_COLUMNS}), found
 
 
 def case_message(service: str, case: CaseRow, shown: Attachments | None = None) -> case_pb2.Case:
