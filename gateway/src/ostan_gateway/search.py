@@ -8,6 +8,7 @@ term is found in one of its fields; its score adds, per term, the weight of the 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,12 @@ _PREFIXES = {"می", "نمی"}
 
 def query_terms(query: str) -> list[str]:
     """The distinct search keys of the query's words, in order; empty for a query without text."""
+    return list(_terms(query))
+
+
+# Normalising a query cost as much as searching for it; people ask the same few things.
+@functools.lru_cache(maxsize=1024)  # at most 1024 queries of MAX_QUERY characters
+def _terms(query: str) -> tuple[str, ...]:
     words = [search_key(word) for word in _SPLIT.split(normalise(query))]
     joined: list[str] = []
     pending = ""
@@ -38,7 +45,7 @@ def query_terms(query: str) -> list[str]:
             pending = ""
     if pending:
         joined.append(pending)
-    return list(dict.fromkeys(joined))
+    return tuple(dict.fromkeys(joined))
 
 
 def _texts(values: Iterable[Any], key: str) -> list[str]:
