@@ -26,7 +26,9 @@ import subprocess
 import sys
 import time
 import timeit
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -45,6 +47,16 @@ def line(what: str, micros: float, under: float | None = None) -> str:
 
 
 # -- SQL ------------------------------------------------------------------------------------
+async def per_call(run: Callable[[int], Awaitable[Any]], calls: int) -> float:
+    """CPU microseconds per ``run(number)``, after a warm-up."""
+    for number in range(200):
+        await run(number)
+    started = time.process_time()
+    for number in range(calls):
+        await run(number)
+    return (time.process_time() - started) / calls * 1e6
+
+
 async def sql(url: str, calls: int) -> None:
     import asyncpg
     from sqlalchemy import Integer, bindparam, select
@@ -54,12 +66,7 @@ async def sql(url: str, calls: int) -> None:
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await asyncpg.connect(plain)
     prepared = await connection.prepare("SELECT $1::int + 1")
-    for number in range(200):
-        await prepared.fetchval(number)
-    started = time.process_time()
-    for number in range(calls):
-        await prepared.fetchval(number)
-    driver = (time.process_time() - started) / calls * 1e6
+    driver = await per_call(prepared.fetchval, calls)
     await connection.close()
     print(f"a SQL statement (SELECT $1 + 1 on {make_url(url).render_as_string()}), CPU of the client:")
     print(line("asyncpg, prepared", driver))
@@ -72,24 +79,14 @@ async def sql(url: str, calls: int) -> None:
             _tracing()
             SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False, skip_dep_check=True)
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        async with autocommit.connect() as core:
-            for number in range(200):
-                await core.execute(query, {"x": number})
-            started = time.process_time()
-            for number in range(calls):
-                (await core.execute(query, {"x": number})).scalar()
-            through_connection = (time.process_time() - started) / calls * 1e6
-        async with async_sessionmaker(autocommit)() as session:
-            for number in range(200):
-                await session.execute(query, {"x": number})
-            started = time.process_time()
-            for number in range(calls):
-                (await session.execute(query, {"x": number})).scalar()
-            through_session = (time.process_time() - started) / calls * 1e6
-        await engine.dispose()
         suffix = ", a span each" if traced else ""
-        print(line(f"SQLAlchemy Core, AsyncConnection{suffix}", through_connection, driver))
-        print(line(f"SQLAlchemy Core, AsyncSession{suffix}", through_session, driver))
+        async with autocommit.connect() as core:
+            micros = await per_call(lambda number: core.execute(query, {"x": number}), calls)  # noqa: B023
+            print(line(f"SQLAlchemy Core, AsyncConnection{suffix}", micros, driver))
+        async with async_sessionmaker(autocommit)() as session:
+            micros = await per_call(lambda number: session.execute(query, {"x": number}), calls)  # noqa: B023
+            print(line(f"SQLAlchemy Core, AsyncSession{suffix}", micros, driver))
+        await engine.dispose()
 
 
 # -- gRPC -----------------------------------------------------------------------------------
