@@ -8,13 +8,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import uuid_utils
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from opentelemetry import propagate
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan_kit.messaging import cloudevents
@@ -72,6 +73,9 @@ def add_event(
     return OutboxRow(**values)
 
 
+_OUTBOX = OutboxRow.__table__
+
+
 class OutboxRelay:
     def __init__(self, database: Database, bus: Bus, *, batch: int, poll_seconds: float) -> None:
         self.database = database
@@ -80,6 +84,14 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        # Rows, not ORM objects: the relay reads what to publish and marks it, nothing else.
+        self._pending = (
+            select(_OUTBOX.c.id, _OUTBOX.c.subject, _OUTBOX.c.payload, _OUTBOX.c.headers)
+            .where(_OUTBOX.c.published_at.is_(None))
+            .order_by(_OUTBOX.c.created_at, _OUTBOX.c.id)
+            .limit(batch)
+        )
+        self._claim = self._pending.with_for_update(skip_locked=True)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -111,30 +123,24 @@ class OutboxRelay:
             return await self._publish_batch()
 
     async def _publish_batch(self) -> int:
-        query = (
-            select(OutboxRow)
-            .where(OutboxRow.published_at.is_(None))
-            .order_by(OutboxRow.created_at, OutboxRow.id)
-            .limit(self.batch)
-        )
         if self.database.is_sqlite:
             # SQLite has one writer: hold no transaction while publishing, mark afterwards; one
             # worker's relay at a time, so that no two publish the same rows.
             async with self.database.exclusive("outbox-relay"):
                 async with self.database.session() as session:
-                    rows = (await session.scalars(query)).all()
+                    rows = (await session.execute(self._pending)).all()
                 sent, error = await self._publish(rows)
                 async with self.database.transaction() as session:
                     await self._mark(session, rows, sent, error)
             return sent
         # PostgreSQL: rows are claimed (SKIP LOCKED) so that replicas share the work.
         async with self.database.transaction() as session:
-            rows = (await session.scalars(query.with_for_update(skip_locked=True))).all()
+            rows = (await session.execute(self._claim)).all()
             sent, error = await self._publish(rows)
             await self._mark(session, rows, sent, error)
             return sent
 
-    async def _publish(self, rows: list[OutboxRow]) -> tuple[int, str]:
+    async def _publish(self, rows: Sequence[Row]) -> tuple[int, str]:
         """Publish in order, pipelined, each in a publish span; (how many from the start were
         stored, the first failure). Only that prefix is marked: the rest waits for the next round,
         so order is kept."""
@@ -159,20 +165,18 @@ class OutboxRelay:
         return sent, error[:500]
 
     @staticmethod
-    async def _mark(session: AsyncSession, rows: list[OutboxRow], sent: int, error: str) -> None:
+    async def _mark(session: AsyncSession, rows: Sequence[Row], sent: int, error: str) -> None:
         """The first ``sent`` rows went out; the next one failed with ``error`` (if any)."""
         if sent:
             published = [row.id for row in rows[:sent]]
-            # A Core UPDATE: the session holds the rows, and the ORM would evaluate it against each.
-            outbox = OutboxRow.__table__
             await session.execute(
-                update(outbox).where(outbox.c.id.in_(published)).values(published_at=datetime.now(UTC))
+                update(_OUTBOX).where(_OUTBOX.c.id.in_(published)).values(published_at=datetime.now(UTC))
             )
         if error:
             await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == rows[sent].id)
-                .values(attempts=OutboxRow.attempts + 1, last_error=error)
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id == rows[sent].id)
+                .values(attempts=_OUTBOX.c.attempts + 1, last_error=error)
             )
 
     async def stop(self) -> None:
