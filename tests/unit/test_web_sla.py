@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ostan_gateway.problems import Problem
 from ostan_gateway.web.i18n import jalali
-from ostan_gateway.web.pages import _safe_next, duration, form_data, share, sla
+from ostan_gateway.web.pages import _safe_next, back_to_case, duration, form_data, form_key, share, sla
 
 ENTERED = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 DUE = ENTERED + timedelta(hours=100)
@@ -71,3 +72,21 @@ def test_a_whole_number_field_is_sent_as_a_number_or_as_typed_for_the_service_to
 )
 def test_after_sign_in_the_page_goes_on_only_to_a_path_of_this_site(asked, kept):
     assert _safe_next(asked) == kept
+
+
+async def test_a_case_form_goes_back_to_the_case_saying_what_came_of_it():
+    async def done() -> None:
+        return None
+
+    async def refused() -> None:
+        raise Problem(409, "the case has moved on")
+
+    went = await back_to_case("FN-1405-000001", done(), "revoked")
+    assert went.status_code == 303 and went.headers["location"] == "/cases/FN-1405-000001?notice=revoked"
+    went = await back_to_case("FN-1405-000001", refused(), "revoked")
+    assert went.headers["location"] == "/cases/FN-1405-000001?error=the+case+has+moved+on"
+
+
+def test_a_form_sent_again_keeps_its_idempotency_key_and_a_form_without_one_gets_a_new_one():
+    assert form_key({"idempotency_key": "k-1"}) == "k-1"
+    assert form_key({}) != form_key({}) and len(form_key({})) == 36

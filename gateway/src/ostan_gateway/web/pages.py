@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,20 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 def back(path: str, **params: str) -> RedirectResponse:
     query = urlencode({k: v for k, v in params.items() if v})
     return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+
+
+def form_key(form: Any) -> str:
+    """The form's idempotency key (a form sent twice sends the same one), or a new one."""
+    return str(form.get("idempotency_key", "")) or str(uuid.uuid4())
+
+
+async def back_to_case(code: str, call: Awaitable[object], notice: str) -> RedirectResponse:
+    """Make ``call`` for the case page's form, then go back to the page saying what came of it."""
+    try:
+        await call
+    except Problem as problem:
+        return back(f"/cases/{code}", error=problem.detail)
+    return back(f"/cases/{code}", notice=notice)
 
 
 async def signed_in(request: Request) -> Caller | RedirectResponse:
@@ -268,7 +283,7 @@ async def apply_submit(request: Request, slug: str) -> Response:
         return caller
     process, entry = await _process(request, slug)
     form = await request.form()
-    key = str(form.get("idempotency_key", "")) or str(uuid.uuid4())
+    key = form_key(form)
     data = form_data(process["form"], form)
     struct = Struct()
     struct.update(data)
@@ -402,18 +417,12 @@ async def case_upload(request: Request, code: str) -> Response:
     content = await upload.read(limit + 1)
     if len(content) > limit:
         return back(f"/cases/{code}", error=f"a document may be at most {limit} bytes")
-    try:
-        await cases_api._call(
-            request, caller, service, "AttachDocument",
-            case_pb2.AttachDocumentRequest(
-                code=code, kind=str(form.get("kind", "")), filename=upload.filename or "document",
-                content_type=upload.content_type or "application/octet-stream", content=content,
-                idempotency_key=str(form.get("idempotency_key", "")) or str(uuid.uuid4()),
-            ),
-        )
-    except Problem as problem:
-        return back(f"/cases/{code}", error=problem.detail)
-    return back(f"/cases/{code}", notice="uploaded")
+    attach = case_pb2.AttachDocumentRequest(
+        code=code, kind=str(form.get("kind", "")), filename=upload.filename or "document",
+        content_type=upload.content_type or "application/octet-stream", content=content,
+        idempotency_key=form_key(form),
+    )
+    return await back_to_case(code, cases_api._call(request, caller, service, "AttachDocument", attach), "uploaded")
 
 
 @router.post("/cases/{code}/actions/{action}")
@@ -434,18 +443,11 @@ async def case_act(request: Request, code: str, action: str) -> Response:
     version = ascii_digits(str(form.get("version", "0")).strip()) or "0"
     if not version.isascii() or not version.isdigit() or len(version) > 18:
         return back(f"/cases/{code}", error="the case's version is not a whole number")
-    try:
-        await cases_api._call(
-            request, caller, service, "Act",
-            case_pb2.ActRequest(
-                code=code, action=action, expected_version=int(version),
-                comment=str(form.get("comment", "")), data=struct,
-                idempotency_key=str(form.get("idempotency_key", "")) or str(uuid.uuid4()),
-            ),
-        )
-    except Problem as problem:
-        return back(f"/cases/{code}", error=problem.detail)
-    return back(f"/cases/{code}", notice="acted")
+    act = case_pb2.ActRequest(
+        code=code, action=action, expected_version=int(version),
+        comment=str(form.get("comment", "")), data=struct, idempotency_key=form_key(form),
+    )
+    return await back_to_case(code, cases_api._call(request, caller, service, "Act", act), "acted")
 
 
 @router.post("/cases/{code}/revoke")
@@ -455,17 +457,10 @@ async def case_revoke(request: Request, code: str) -> Response:
         return caller
     service = cases_api._service_of_code(request, code)
     form = await request.form()
-    try:
-        await cases_api._call_stub(
-            request, caller, service, "issued", "RevokeIssued",
-            issued_pb2.RevokeIssuedRequest(
-                code=code, reason=str(form.get("reason", "")),
-                idempotency_key=str(form.get("idempotency_key", "")) or str(uuid.uuid4()),
-            ),
-        )
-    except Problem as problem:
-        return back(f"/cases/{code}", error=problem.detail)
-    return back(f"/cases/{code}", notice="revoked")
+    revoke = issued_pb2.RevokeIssuedRequest(code=code, reason=str(form.get("reason", "")), idempotency_key=form_key(form))
+    return await back_to_case(
+        code, cases_api._call_stub(request, caller, service, "issued", "RevokeIssued", revoke), "revoked"
+    )
 
 
 @router.get("/cases/{code}/documents/{sha256}")

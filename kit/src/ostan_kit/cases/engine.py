@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ostan.common.v1 import case_pb2, issued_pb2
@@ -33,6 +33,7 @@ from ostan_kit.cases.issued import Issuer, build_record, issued_message, status_
 from ostan_kit.cases.projection import (
     Attachments,
     attachments,
+    case_by_code,
     case_message,
     case_view,
     case_with_attachments,
@@ -86,11 +87,6 @@ class Resolved:
     definition: ProcessDefinition
     process: str
     office: str
-
-
-# A case by its code, built once (the hot path's first read); locked for a change on PostgreSQL.
-_CASE_BY_CODE = select(CaseRow.__table__).where(CaseRow.__table__.c.code == bindparam("code"))
-_CASE_FOR_UPDATE = _CASE_BY_CODE.with_for_update()
 
 
 def _code(code: str) -> str:
@@ -193,12 +189,11 @@ class CaseEngine:
     # -- reading -------------------------------------------------------------------------
     async def _load(self, session: AsyncSession, actor: Actor, code: str, *, lock: bool = False) -> CaseRow:
         code = _code(code)
-        query = _CASE_FOR_UPDATE if lock and not self.database.is_sqlite else _CASE_BY_CODE
-        row = (await session.execute(query, {"code": code})).first()
-        # The case's columns as plain attributes (no ORM identity map or unit of work).
-        return self._seen(actor, code, SimpleNamespace(**row._mapping) if row is not None else None)
+        # SQLite's writer lock already holds the whole transaction.
+        return self._seen(actor, code, await case_by_code(session, code, lock=lock and not self.database.is_sqlite))
 
     def _seen(self, actor: Actor, code: str, case: Any) -> Any:
+        """``case`` if ``actor`` may see it; NotFound otherwise."""
         if case is None or not self.access.may_see(actor, case):
             # A case the caller may not see is as good as absent: its existence is not told.
             raise NotFound(f"no case {code} in the {self.service} service")
@@ -209,8 +204,9 @@ class CaseEngine:
 
     async def get(self, actor: Actor, code: str) -> case_pb2.Case:
         async def read(session: AsyncSession) -> case_pb2.Case:
-            case, shown = await case_with_attachments(session, _code(code))
-            view = case_message(self.service, self._seen(actor, code, case), shown)
+            normalised = _code(code)
+            case, shown = await case_with_attachments(session, normalised)
+            view = case_message(self.service, self._seen(actor, normalised, case), shown)
             await self._read_by(session, actor, view.code, "case")
             return view
 

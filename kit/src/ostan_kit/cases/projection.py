@@ -47,6 +47,8 @@ def _shown(case_id: ColumnElement[int]) -> Subquery:
 # Built once: every case view and every action reads one of them.
 _CASES = CaseRow.__table__
 _CASE_COLUMNS = tuple(column.name for column in _CASES.c)
+_CASE_BY_CODE = select(_CASES).where(_CASES.c.code == bindparam("code"))
+_CASE_FOR_UPDATE = _CASE_BY_CODE.with_for_update()
 _BY_ID = _shown(bindparam("case_id"))
 _ATTACHMENTS = select(_BY_ID).order_by(_BY_ID.c.what, _BY_ID.c.item)
 # A case by its code with its documents and comments in one statement: a row per document and
@@ -81,6 +83,13 @@ async def attachments(session: AsyncSession, case_id: int) -> Attachments:
     for row in await session.execute(_ATTACHMENTS, {"case_id": case_id}):
         _add(found, row)
     return found
+
+
+async def case_by_code(session: AsyncSession, code: str, *, lock: bool = False) -> SimpleNamespace | None:
+    """The case of ``code`` (its columns as plain attributes: no ORM identity map or unit of
+    work), or None; ``lock`` takes its row lock (FOR UPDATE) for a change."""
+    row = (await session.execute(_CASE_FOR_UPDATE if lock else _CASE_BY_CODE, {"code": code})).first()
+    return SimpleNamespace(**row._mapping) if row is not None else None
 
 
 async def case_with_attachments(session: AsyncSession, code: str) -> tuple[SimpleNamespace | None, Attachments]:

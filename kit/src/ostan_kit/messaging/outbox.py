@@ -28,6 +28,8 @@ from ostan_kit.runtime.telemetry import untraced
 
 log = logging.getLogger(__name__)
 
+_OUTBOX = OutboxRow.__table__
+
 
 def message_json(message: Message) -> bytes:
     as_dict = json_format.MessageToDict(message, preserving_proto_field_name=True)
@@ -69,11 +71,8 @@ def add_event(
         attempts=0,
         last_error="",
     )
-    stage(session, OutboxRow.__table__, values)
+    stage(session, _OUTBOX, values)
     return OutboxRow(**values)
-
-
-_OUTBOX = OutboxRow.__table__
 
 
 class OutboxRelay:
