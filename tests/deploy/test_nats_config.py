@@ -21,6 +21,7 @@ import pytest
 import yaml
 from nats.errors import TimeoutError
 
+from ostan_devstack.stack import free_port
 from ostan_kit.messaging.bus import Bus, connect_options
 from ostan_kit.runtime.registry import SERVICES
 
@@ -74,16 +75,10 @@ def test_the_cluster_configuration_is_valid_with_the_users_it_includes(secrets, 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 async def server(secrets, tmp_path: Path) -> AsyncIterator[str]:
     """One server from the deployed configuration: addresses and folders moved, no cluster."""
-    port = _free_port()
+    port = free_port()
     text = CONFIG.read_text("utf-8")
     for deployed, local in (
         ("listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{port}"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ostan_devstack.stack import free_port
 from ostan_kit.runtime.registry import SERVICES
 
 pytestmark = pytest.mark.packaging
@@ -29,12 +29,6 @@ SERVICE = "foreign-nationals"
 PROJECTS = [ROOT / "proto" / "python", ROOT / "kit", ROOT / "services" / SERVICE]
 WHEELHOUSE = Path(sys.executable).parent.parent / "wheelhouse"
 NOT_COPIED = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".generated")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pip(python: Path, *args: str) -> None:

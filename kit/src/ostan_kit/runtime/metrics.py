@@ -69,7 +69,10 @@ def serve(port: int, host: str = "127.0.0.1") -> int:
     """Serve ``/metrics`` on ``host:port`` from a thread; returns the port (0: not served)."""
     if not port:
         return 0
-    server, _thread = start_http_server(port, addr=host)
+    try:
+        server, _thread = start_http_server(port, addr=host)
+    except OSError as error:
+        raise OSError(error.errno, f"cannot serve metrics on {host}:{port}: {error.strerror}") from None
     return server.server_address[1]
 
 

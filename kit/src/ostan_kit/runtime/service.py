@@ -452,7 +452,12 @@ async def serve(settings: ServiceSettings, layout: ServiceLayout, extensions: Se
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await service.start()
+    try:
+        await service.start()
+    except Exception:  # a port taken, say: what had started stops in order, then the process exits
+        log.exception("cannot start")
+        await service.stop()
+        raise SystemExit(1) from None
     heap.settle()
     await stop.wait()
     log.info("stopping")

@@ -14,11 +14,13 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -38,10 +40,53 @@ AGENCIES = "agency-simulator"
 _PR_SET_PDEATHSIG = 1
 
 
-def free_port() -> int:
+# Ports are picked below the kernel's ephemeral range: a port asked of the kernel (bind to 0) comes
+# from that range, where any outgoing connection may take it before its part binds it, and the
+# kernel may hand the same port out twice in a row. Either made a part exit with "Address already
+# in use" at start-up, now and then.
+_LOWEST_PORT = 20000
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing holds, outside the ephemeral range, and never handed out
+    before by this process."""
+    highest = _ephemeral_start() - 1
+    with _handed_out_lock:
+        if highest - _LOWEST_PORT < 1000:  # an unusual range: let the kernel choose
+            return _kernel_port()
+        while True:
+            port = random.randint(_LOWEST_PORT, highest)
+            if port not in _handed_out and _bindable(port):
+                _handed_out.add(port)
+                return port
+
+
+def _kernel_port() -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def _tail(log_file: Path, lines: int = 20) -> str:
