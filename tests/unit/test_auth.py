@@ -7,10 +7,10 @@ import subprocess
 import sys
 import time
 
+import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from ostan_gateway import problems
 from ostan_gateway.auth import (
@@ -203,8 +203,12 @@ def test_the_verifier_refuses_a_short_secret_or_no_algorithm():
 # The FastAPI dependency -------------------------------------------------------------------
 
 
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+
+
 @pytest.fixture(scope="module")
-def client(verifier) -> TestClient:
+def app(verifier) -> FastAPI:
     app = FastAPI()
     problems.install(app)
     app.state.token_verifier = verifier
@@ -213,11 +217,17 @@ def client(verifier) -> TestClient:
     async def me(who: CurrentCaller) -> dict:
         return {"subject": who.subject, "kind": who.kind, "roles": sorted(who.roles), "office": who.office}
 
-    return TestClient(app)
+    return app
 
 
-def test_the_dependency_returns_the_caller(client):
-    response = client.get("/me", headers={"Authorization": f"Bearer {staff_token()}"})
+@pytest.fixture
+async def client(app):
+    async with _client(app) as client:
+        yield client
+
+
+async def test_the_dependency_returns_the_caller(client):
+    response = await client.get("/me", headers={"Authorization": f"Bearer {staff_token()}"})
     assert response.status_code == 200
     assert response.json() == {
         "subject": "staff-17",
@@ -227,8 +237,8 @@ def test_the_dependency_returns_the_caller(client):
     }
 
 
-def test_the_bearer_scheme_is_case_insensitive(client):
-    assert client.get("/me", headers={"Authorization": f"bearer {staff_token()}"}).status_code == 200
+async def test_the_bearer_scheme_is_case_insensitive(client):
+    assert (await client.get("/me", headers={"Authorization": f"bearer {staff_token()}"})).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -243,8 +253,8 @@ def test_the_bearer_scheme_is_case_insensitive(client):
     ],
     ids=["missing", "basic", "bearer-alone", "bearer-empty", "malformed", "expired"],
 )
-def test_an_unauthenticated_request_is_a_401_problem_with_a_challenge(client, headers):
-    response = client.get("/me", headers=headers)
+async def test_an_unauthenticated_request_is_a_401_problem_with_a_challenge(client, headers):
+    response = await client.get("/me", headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == CHALLENGE
     assert response.headers["content-type"] == problems.MEDIA_TYPE
@@ -254,15 +264,16 @@ def test_an_unauthenticated_request_is_a_401_problem_with_a_challenge(client, he
     assert body["detail"]
 
 
-def test_a_missing_verifier_is_a_configuration_error():
+async def test_a_missing_verifier_is_a_configuration_error():
     app = FastAPI()
 
     @app.get("/me")
     async def me(who: CurrentCaller) -> dict:
         return {}
 
-    with pytest.raises(RuntimeError, match="token_verifier"):
-        TestClient(app).get("/me", headers={"Authorization": f"Bearer {staff_token()}"})
+    async with _client(app) as client:
+        with pytest.raises(RuntimeError, match="token_verifier"):
+            await client.get("/me", headers={"Authorization": f"Bearer {staff_token()}"})
 
 
 # The dev command --------------------------------------------------------------------------
