@@ -36,7 +36,7 @@ from ostan_gateway.settings import GatewaySettings
 from ostan_gateway.signing import AnswerSigner
 from ostan_gateway.web import pages
 from ostan_kit.catalogue.entries import load_organisation
-from ostan_kit.runtime import heap
+from ostan_kit.runtime import heap, telemetry
 from ostan_kit.security.assertions import AssertionSigner, load_private_key
 
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz"})
@@ -110,8 +110,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # A server span per request from FastAPI's native telemetry, continuing the caller's
         # traceparent, which the gRPC calls carry on; probes are left out. The metrics come from
         # Prometheus (HttpMetrics) and the logs from the JSON log, so FastAPI records neither.
+        # With OpenTelemetry off (OTEL_SDK_DISABLED), nothing is installed, as elsewhere.
         telemetry={
-            "tracing": True,
+            "tracing": not telemetry.disabled(),
             "operation_spans": False,
             "metrics": False,
             "logs": False,
