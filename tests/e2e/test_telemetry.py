@@ -218,13 +218,21 @@ def test_the_local_trace_files_print_a_waterfall(traced: Stack, receiver: OtlpRe
     assert answer.status_code == 201
     command = [sys.executable, "-m", "ostan_kit.runtime.traces", "show", trace_id, "--dir", str(traced.config.traces_dir)]
 
-    def shown() -> str | None:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-        return result.stdout if result.returncode == 0 and "publish" in result.stdout else None
+    # Each process writes its own file when its batch is due: the service's spans may be there
+    # before the gateway's, so the waterfall is read until every part has come.
+    expected = ("POST /v1/cases", "gateway", "foreign-nationals", "/ostan.common.v1.CaseService/StartCase", "publish")
+    printed = ""
 
-    printed = wait_for(shown, timeout=30)
-    assert "POST /v1/cases" in printed and "foreign-nationals" in printed and "gateway" in printed
-    assert "/ostan.common.v1.CaseService/StartCase" in printed
+    def shown() -> bool:
+        nonlocal printed
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        printed = result.stdout if result.returncode == 0 else result.stderr
+        return all(part in printed for part in expected)
+
+    try:
+        wait_for(shown, timeout=30)
+    except AssertionError:
+        raise AssertionError(f"the waterfall lacks some of {expected}:\n{printed}") from None
 
 
 def _families(url: str) -> dict[str, dict[tuple, float]]:
