@@ -84,6 +84,13 @@ def test_an_absurd_version_or_cursor_is_a_422(client):
     assert client.get("/v1/cases", params={"cursor": "-1"}).status_code == 422
 
 
+@pytest.mark.parametrize("field", ["state", "role", "process"])
+def test_a_case_list_filter_with_a_nul_byte_is_a_422_not_a_database_error(client, field):
+    """Found by the fuzz test: PostgreSQL refuses a NUL byte in text, and the service answered 502."""
+    answer = client.get("/v1/cases", params={field: "submitted\x00"})
+    assert assert_problem(answer, 422)["errors"][0]["field"] == f"query.{field}"
+
+
 def test_a_kept_alive_connection_keeps_working_after_an_error(stack):
     """Raw HTTP/1.1 on one socket: an error answer, then a good one on the same connection."""
     with socket.create_connection(("127.0.0.1", stack.config.gateway_port), timeout=10) as sock:

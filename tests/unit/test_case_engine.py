@@ -257,6 +257,15 @@ async def test_the_inbox_lists_a_roles_cases_nearest_deadline_first(engine, cloc
     assert len(page) == 1 and token == "1"
 
 
+@pytest.mark.parametrize("field", ["role", "state", "process"])
+@pytest.mark.parametrize("value", ["\x00", "submitted\x00", "Clerk", "two words", "clerk\n", "-clerk", "a--b"])
+async def test_a_list_filter_that_is_no_name_is_invalid_and_never_reaches_the_database(engine, field, value):
+    """PostgreSQL refuses a NUL byte in text: sent on, it was an internal error."""
+    with pytest.raises(InvalidArgument) as raised:
+        await engine.list(CLERK, case_pb2.ListCasesRequest(**{field: value}))
+    assert [violation.field for violation in raised.value.violations] == [field]
+
+
 async def test_sla_warning_breach_and_escalation_across_a_weekend(engine, clock):
     # Submitted Wednesday 2026-04-22 09:00 Tehran with a 2-day SLA: by the day rule the 2 days are
     # Thursday and Friday; Friday is closed, so the limit ends with Saturday (Sunday 00:00 Tehran,

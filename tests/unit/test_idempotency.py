@@ -7,7 +7,7 @@ import pytest
 
 from ostan.foreign_nationals.v1 import forms_pb2  # noqa: F401 — registers the form
 from ostan_kit.persistence.models import CaseHistoryRow, CaseRow, IdempotencyRow
-from ostan_kit.runtime.errors import Conflict, FailedPrecondition, NotFound, PermissionDenied
+from ostan_kit.runtime.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from tests.unit.cases_support import citizen, count_rows, staff
 
 SERVICE = "foreign-nationals"
@@ -33,6 +33,15 @@ PDF = b"%PDF-1.4 residence document"
 
 def generic_form(national_code: str) -> dict:
     return {"full_name": "زهرا", "national_code": national_code, "mobile": "09121234567", "subject": "گواهی"}
+
+
+@pytest.mark.parametrize("key", ["", "  ", "k" * 201, "key\x00", "\x00", "a\x07b", "a\x85b"])
+async def test_a_key_empty_too_long_or_with_a_control_character_is_invalid_and_writes_nothing(engine, key):
+    """A web form's key is a form field, which can hold a NUL byte; PostgreSQL refuses those in text."""
+    with pytest.raises(InvalidArgument) as raised:
+        await engine.start(CITIZEN_A, GENERIC, generic_form("0084575948"), key)
+    assert [violation.field for violation in raised.value.violations] == ["idempotency_key"]
+    assert await count_rows(engine, CaseRow) == 0
 
 
 async def test_another_citizen_with_the_same_key_and_body_gets_a_case_of_their_own(engine):

@@ -38,7 +38,9 @@ Code = Annotated[
 ]
 
 # One of the services the gateway is configured with (``settings.GatewaySettings.services``).
-ServiceName = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
+# The names of services, processes, states and roles.
+NAME = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+ServiceName = Annotated[str, Field(pattern=NAME, max_length=64)]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Required: a replay returns the first answer.")
 ]
@@ -254,9 +256,9 @@ class CaseQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     service: ServiceName | None = Field(None, description="Defaults to the service of the caller's office.")
-    role: str | None = Field(None, max_length=64, description="The inbox of this role: open cases waiting for it.")
-    state: str | None = Field(None, max_length=64)
-    process: str | None = Field(None, max_length=100)
+    role: str | None = Field(None, pattern=NAME, max_length=64, description="The inbox of this role: open cases waiting for it.")
+    state: str | None = Field(None, pattern=NAME, max_length=64)
+    process: str | None = Field(None, pattern=NAME, max_length=100)
     code: str | None = Field(None, max_length=32, description="A tracking code or its beginning.")
     applicant: str | None = Field(None, max_length=64)
     created_from: Instant | None = Field(None, description="Cases created at or after (ISO 8601 date or date-time).")

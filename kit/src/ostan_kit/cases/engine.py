@@ -55,6 +55,7 @@ from ostan_kit.persistence.models import (
 )
 from ostan_kit.processes.definitions import (
     INQUIRY_SUMMARY,
+    SLUG,
     DefinitionError,
     ProcessBook,
     ProcessDefinition,
@@ -74,6 +75,7 @@ T = TypeVar("T")
 MAX_PAGE_SIZE = 200
 # A page token is the offset of the next page; a longer one is no token this service gave.
 PAGE_TOKEN = re.compile(r"[0-9]{1,12}")
+NAME = re.compile(SLUG)
 
 
 def utcnow() -> datetime:
@@ -272,6 +274,11 @@ class CaseEngine:
             raise InvalidArgument("bad page size", [FieldViolation("page_size", f"1 to {MAX_PAGE_SIZE}")])
         if request.page_token and not PAGE_TOKEN.fullmatch(request.page_token):
             raise InvalidArgument("bad page token", [FieldViolation("page_token", "not a token this service gave; start again")])
+        # A role, state or process is a name of a definition; anything else (a NUL byte, say,
+        # which PostgreSQL refuses in text) is the caller's mistake, not a query to send.
+        for name, value in (("role", request.role), ("state", request.state), ("process", request.process)):
+            if value and not NAME.fullmatch(value):
+                raise InvalidArgument(f"bad {name}", [FieldViolation(name, "lowercase letters, digits and single hyphens")])
         offset = int(request.page_token or 0)
         query: Select = select(CaseRow)
         if actor.kind == "citizen":

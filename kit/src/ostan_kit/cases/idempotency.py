@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from ostan_kit.runtime.errors import FieldViolation, InvalidArgument
 from ostan_kit.security.actors import Actor
 
 MAX_KEY_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 Change = Callable[[AsyncSession], Awaitable[tuple[Message, str]]]
 # Raises if the caller may not have the answer now (a replay is authorised like a first call);
@@ -52,11 +54,14 @@ def scope_of(actor: Actor) -> str:
 
 
 def check_key(key: str) -> str:
+    """The key, or InvalidArgument: 1 to MAX_KEY_LENGTH characters, no control character (a key
+    comes from a header or, on the web pages, from a form field, which can hold a NUL byte, and
+    PostgreSQL refuses those in text)."""
     key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
+    if not key or len(key) > MAX_KEY_LENGTH or _CONTROL.search(key):
         raise InvalidArgument(
             "an idempotency key is required",
-            [FieldViolation("idempotency_key", f"required, 1 to {MAX_KEY_LENGTH} characters")],
+            [FieldViolation("idempotency_key", f"required, 1 to {MAX_KEY_LENGTH} characters, none a control character")],
         )
     return key
 

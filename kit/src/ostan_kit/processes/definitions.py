@@ -13,7 +13,7 @@ import re
 from collections import deque
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from google.protobuf import descriptor_pool, json_format, message_factory
@@ -26,6 +26,8 @@ from ostan_kit.runtime.errors import FailedPrecondition, FieldViolation, Invalid
 from ostan_kit.text.persian import TEHRAN, ascii_digits, parse_jalali_date
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# A process's, state's, role's or action's name: what a case list may be filtered by.
+Name = Annotated[str, Field(pattern=SLUG)]
 # kit's shared definitions, one file per version (``commission@1.yaml``): a release adds a new
 # version beside the old ones and never removes a version a case may still run under.
 SHARED = Path(__file__).with_name("shared")
@@ -252,11 +254,11 @@ class ProcessDefinition(_Model):
     office: str = Field(default="", pattern=r"^$|^[a-z0-9]+(?:-[a-z0-9]+)*$")
     form: str
     fields: dict[str, FieldRule]
-    roles: dict[str, str]
+    roles: dict[Name, str]
     supervisor_role: str
     documents: dict[str, DocumentKind] = {}
     start: Start
-    states: dict[str, State]
+    states: dict[Name, State]
     actions: list[Action]
     sla_days: int | None = Field(default=None, gt=0)
     sla_working_days: float | None = Field(default=None, gt=0)
