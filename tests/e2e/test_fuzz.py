@@ -2,7 +2,8 @@
 citizen, with every check it has (no 5xx; every answer in its documented status, media type,
 headers and schema; schema-invalid input refused; unsupported methods answered 405 with Allow)
 and all its phases: coverage, fuzzing and stateful. CI (CI=true) runs a fixed sequence of
-examples; locally each run explores afresh and prints its seed.
+examples; locally each run explores afresh and prints its seed (``OSTAN_FUZZ_EXAMPLES`` sets how
+many examples per operation).
 
 It runs schemathesis's own command line (its pytest plugin does not work with pytest 9 yet), so a
 failure prints the curl line that reproduces it."""
@@ -21,7 +22,8 @@ from tests.e2e.conftest import bearer
 pytestmark = pytest.mark.e2e
 
 CALLERS = {"clerk": bearer(), "citizen": bearer("citizen", subject="3456789025", name="آزمون")}
-EXAMPLES_PER_OPERATION = 5  # both callers together stay under two minutes on CI's machine
+# Both callers together stay under two minutes on CI's machine; OSTAN_FUZZ_EXAMPLES=50 digs deeper.
+EXAMPLES_PER_OPERATION = int(os.environ.get("OSTAN_FUZZ_EXAMPLES", "5"))
 
 # Schema-valid is not yet valid here: a form is checked against its process definition and a
 # tracking code carries a check digit, neither of which a JSON Schema says. Such requests are

@@ -91,6 +91,13 @@ def test_a_case_list_filter_with_a_nul_byte_is_a_422_not_a_database_error(client
     assert assert_problem(answer, 422)["errors"][0]["field"] == f"query.{field}"
 
 
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+00:11", "9999-12-31T23:59:59-01:00"])
+def test_an_instant_that_utc_cannot_hold_is_a_422(client, instant):
+    """Found by the fuzz test: converting it to UTC overflowed, a 500."""
+    answer = client.get("/v1/cases", params={"created_from": instant})
+    assert assert_problem(answer, 422)["errors"][0]["field"] == "query.created_from"
+
+
 def test_a_kept_alive_connection_keeps_working_after_an_error(stack):
     """Raw HTTP/1.1 on one socket: an error answer, then a good one on the same connection."""
     with socket.create_connection(("127.0.0.1", stack.config.gateway_port), timeout=10) as sock:

@@ -249,7 +249,18 @@ def _iso_8601(value: Any) -> Any:
     return value
 
 
-Instant = Annotated[datetime, BeforeValidator(_iso_8601)]
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC (one written without an offset is taken as UTC); one that UTC cannot
+    hold (the first day of year 1 with a positive offset, say) is out of range."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: from 0001-01-01 to 9999-12-31 in UTC") from None
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_in_utc)]
 
 
 class CaseQuery(BaseModel):
@@ -281,7 +292,7 @@ async def list_cases(request: Request, who: CurrentCaller, query: Annotated[Case
     )
     for field, value in (("created_from", query.created_from), ("created_to", query.created_to)):
         if value is not None:
-            getattr(message, field).FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+            getattr(message, field).FromDatetime(value)
     _known_service(request, query.service)
     if who.kind == "staff":
         names = [query.service or request.app.state.office_services.get(who.office, "")]
