@@ -37,9 +37,9 @@ Code = Annotated[
     ),
 ]
 
-# One of the services the gateway is configured with (``settings.GatewaySettings.services``).
-# The names of services, processes, states and roles.
+# How a service, a process, a state and a role are named.
 NAME = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# One of the services the gateway is configured with (``settings.GatewaySettings.services``).
 ServiceName = Annotated[str, Field(pattern=NAME, max_length=64)]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Required: a replay returns the first answer.")

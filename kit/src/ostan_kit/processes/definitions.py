@@ -26,7 +26,8 @@ from ostan_kit.runtime.errors import FailedPrecondition, FieldViolation, Invalid
 from ostan_kit.text.persian import TEHRAN, ascii_digits, parse_jalali_date
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-# A process's, state's, role's or action's name: what a case list may be filtered by.
+# A state's or a role's name (a process's and an action's are slugs too): a case list is
+# filtered by them, and the services refuse any other filter.
 Name = Annotated[str, Field(pattern=SLUG)]
 # kit's shared definitions, one file per version (``commission@1.yaml``): a release adds a new
 # version beside the old ones and never removes a version a case may still run under.
