@@ -5,7 +5,7 @@ the caller may see); the gateway asks them all at once and names any that did no
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
 import jdatetime
@@ -17,7 +17,7 @@ from ostan_gateway.auth import CurrentCaller
 from ostan_gateway.problems import Problem
 from ostan_gateway.services import Services
 from ostan_kit.cases.figures import SUPERVISING_ROLES
-from ostan_kit.text.persian import TEHRAN, format_jalali_date, parse_jalali_date
+from ostan_kit.text.persian import TEHRAN, day_start, format_jalali_date, parse_jalali_date
 
 router = APIRouter(tags=["stats"])
 
@@ -34,11 +34,6 @@ def _day(value: str | None, field: str, default: datetime) -> Any:
         return parse_jalali_date(value)
     except ValueError as error:
         raise Problem(422, str(error), slug="invalid-request", errors=[{"field": f"query.{field}", "message": str(error)}]) from error
-
-
-def _start_of(day: Any) -> datetime:
-    """Midnight of a day in Tehran, as UTC."""
-    return datetime.combine(day, time(), tzinfo=TEHRAN).astimezone(UTC)
 
 
 def _figures(process: stats_pb2.ProcessCaseStats) -> dict[str, Any]:
@@ -76,8 +71,8 @@ async def case_stats(
     if last < first:
         raise Problem(422, "`to` is before `from`", slug="invalid-request", errors=[{"field": "query.to", "message": "before from"}])
     message = stats_pb2.GetCaseStatsRequest(office=office or "")
-    message.started_from.FromDatetime(_start_of(first))
-    message.started_to.FromDatetime(_start_of(last + timedelta(days=1)))
+    message.started_from.FromDatetime(day_start(first))
+    message.started_to.FromDatetime(day_start(last + timedelta(days=1)))
 
     services: Services = request.app.state.services
     deadline = request.app.state.settings.case_deadline
@@ -117,8 +112,8 @@ async def case_stats(
         key=lambda e: (-(e["totals"]["sla_compliance"] or 0), -e["totals"]["started"], e["office"]),
     )
     return {
-        "from": {"jalali": format_jalali_date(first), "utc": _iso(_start_of(first))},
-        "to": {"jalali": format_jalali_date(last), "utc_before": _iso(_start_of(last + timedelta(days=1)))},
+        "from": {"jalali": format_jalali_date(first), "utc": _iso(day_start(first))},
+        "to": {"jalali": format_jalali_date(last), "utc_before": _iso(day_start(last + timedelta(days=1)))},
         "offices": ranked,
         "missing_services": sorted(missing),
         "errors": dict(sorted(missing.items())),

@@ -24,7 +24,8 @@ from ostan_gateway.auth import Caller, CurrentCaller
 from ostan_gateway.problems import Problem
 from ostan_gateway.query import QueryModel
 from ostan_gateway.services import Services
-from ostan_kit.text.persian import ascii_digits, to_jalali
+from ostan_kit.processes.definitions import SLUG
+from ostan_kit.text.persian import as_utc, ascii_digits, to_jalali
 from ostan_kit.text.tracking import parse_code
 
 router = APIRouter(tags=["cases"])
@@ -37,10 +38,8 @@ Code = Annotated[
     ),
 ]
 
-# How a service, a process, a state and a role are named.
-NAME = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 # One of the services the gateway is configured with (``settings.GatewaySettings.services``).
-ServiceName = Annotated[str, Field(pattern=NAME, max_length=64)]
+ServiceName = Annotated[str, Field(pattern=SLUG, max_length=64)]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Required: a replay returns the first answer.")
 ]
@@ -250,12 +249,8 @@ def _iso_8601(value: Any) -> Any:
 
 
 def _in_utc(value: datetime) -> datetime:
-    """The instant in UTC (one written without an offset is taken as UTC); one that UTC cannot
-    hold (the first day of year 1 with a positive offset, say) is out of range."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        return as_utc(value)
     except OverflowError:
         raise ValueError("is out of range: from 0001-01-01 to 9999-12-31 in UTC") from None
 
@@ -267,9 +262,9 @@ class CaseQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     service: ServiceName | None = Field(None, description="Defaults to the service of the caller's office.")
-    role: str | None = Field(None, pattern=NAME, max_length=64, description="The inbox of this role: open cases waiting for it.")
-    state: str | None = Field(None, pattern=NAME, max_length=64)
-    process: str | None = Field(None, pattern=NAME, max_length=100)
+    role: str | None = Field(None, pattern=SLUG, max_length=64, description="The inbox of this role: open cases waiting for it.")
+    state: str | None = Field(None, pattern=SLUG, max_length=64)
+    process: str | None = Field(None, pattern=SLUG, max_length=100)
     code: str | None = Field(None, max_length=32, description="A tracking code or its beginning.")
     applicant: str | None = Field(None, max_length=64)
     created_from: Instant | None = Field(None, description="Cases created at or after (ISO 8601 date or date-time).")

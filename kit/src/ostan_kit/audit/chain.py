@@ -48,19 +48,16 @@ from ostan_kit.messaging.outbox import add_event
 from ostan_kit.persistence.db import Database, following
 from ostan_kit.persistence.models import AuditHeadRow, AuditRecordRow
 from ostan_kit.security.actors import Actor
+from ostan_kit.text.persian import as_utc
 
 GENESIS = "0" * 64
 HEAD_ID = 1
 
 
-def _utc(instant: datetime) -> datetime:
-    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
-
-
 def record_hash(previous_hash: str, sequence: int, at: datetime, kind: str, actor: str, about: str, detail: Any) -> str:
     body = {
         "sequence": sequence,
-        "at": _utc(at).isoformat(timespec="microseconds"),
+        "at": as_utc(at).isoformat(timespec="microseconds"),
         "kind": kind,
         "actor": actor,
         "about": about,
@@ -78,7 +75,7 @@ def canonical_prefix(at: datetime, kind: str, actor: str, about: str, detail: An
     """The record's canonical JSON up to its sequence, which comes last (RFC 8785 sorts the keys):
     the hashed text is the previous hash, this, the sequence and ``}``."""
     body = rfc8785.dumps(
-        {"sequence": 0, "at": _utc(at).isoformat(timespec="microseconds"), "kind": kind, "actor": actor,
+        {"sequence": 0, "at": as_utc(at).isoformat(timespec="microseconds"), "kind": kind, "actor": actor,
          "about": about, "detail": detail}
     ).decode()
     if not body.endswith('"sequence":0}'):

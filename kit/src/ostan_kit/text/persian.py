@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -95,15 +95,24 @@ def format_jalali_date(value: date) -> str:
     return jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d")
 
 
+def as_utc(instant: datetime) -> datetime:
+    """The instant as an aware UTC datetime; a naive one is taken to be UTC already (SQLite gives
+    them back so). OverflowError if UTC cannot hold it (year 1 with a positive offset, say)."""
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
+
+
+def day_start(day: date) -> datetime:
+    """The UTC instant at which ``day`` begins in Tehran."""
+    return datetime.combine(day, time(), tzinfo=TEHRAN).astimezone(UTC)
+
+
 def to_jalali(instant: datetime) -> str:
     """A UTC instant as Jalali date and time in Asia/Tehran, e.g. ``1405/08/30 19:42:05``."""
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    local = instant.astimezone(TEHRAN)
+    local = as_utc(instant).astimezone(TEHRAN)
     return jdatetime.datetime.fromgregorian(datetime=local).strftime("%Y/%m/%d %H:%M:%S")
 
 
 def jalali_year(instant: datetime) -> int:
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return jdatetime.date.fromgregorian(date=instant.astimezone(TEHRAN).date()).year
+    return jdatetime.date.fromgregorian(date=as_utc(instant).astimezone(TEHRAN).date()).year

@@ -29,15 +29,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo
 
 import holidays
 
+from ostan_kit.text.persian import TEHRAN, as_utc, day_start
+
 __all__ = ["DAY_RULE", "TEHRAN", "WEEKDAYS", "WorkingCalendar"]
 
-TEHRAN = ZoneInfo("Asia/Tehran")
 WEEKDAYS = {
     "monday": 0,
     "tuesday": 1,
@@ -65,18 +65,6 @@ def _official_holidays(year: int) -> dict[date, str]:
     our back; the cache is what makes loading lazy and per year.
     """
     return dict(holidays.country_holidays("IR", years=year, language="en_US"))
-
-
-def _utc(instant: datetime) -> datetime:
-    """The instant as an aware UTC datetime; naive datetimes are taken to be UTC already."""
-    if instant.tzinfo is None:
-        return instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC)
-
-
-def _day_start(day: date) -> datetime:
-    """The UTC instant at which ``day`` begins in Tehran."""
-    return datetime.combine(day, time(), tzinfo=TEHRAN).astimezone(UTC)
 
 
 def _weekday_numbers(days: Iterable[str | int]) -> frozenset[int]:
@@ -145,10 +133,10 @@ class WorkingCalendar:
         """
         if not math.isfinite(working_days) or working_days < 0:
             raise ValueError(f"working_days must be a finite number >= 0, not {working_days!r}")
-        start = _utc(start)
+        start = as_utc(start)
         day = start.astimezone(TEHRAN).date()
         if self.is_working_day(day):
-            begin, end = _day_start(day), _day_start(day + _DAY)
+            begin, end = day_start(day), day_start(day + _DAY)
             remaining = working_days + (start - begin) / (end - begin)
         else:
             day = self._next_working_day(day)
@@ -156,10 +144,10 @@ class WorkingCalendar:
         while remaining >= 1:
             remaining -= 1
             day = self._next_working_day(day)
-        begin, end = _day_start(day), _day_start(day + _DAY)
+        begin, end = day_start(day), day_start(day + _DAY)
         result = begin + (end - begin) * remaining
         if result >= end:  # a fraction a hair under 1 rounds to the whole microsecond: midnight
-            return _day_start(self._next_working_day(day))
+            return day_start(self._next_working_day(day))
         return result
 
     def deadline(self, start: datetime, days: int) -> datetime:
@@ -168,18 +156,18 @@ class WorkingCalendar:
         end of the next working day when that day is closed."""
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise ValueError(f"a limit in days is a whole number >= 1, not {days!r}")
-        return self.day_end(_utc(start).astimezone(TEHRAN).date() + timedelta(days=days))
+        return self.day_end(as_utc(start).astimezone(TEHRAN).date() + timedelta(days=days))
 
     def day_end(self, day: date) -> datetime:
         """The UTC instant a limit whose last day is ``day`` (Tehran) ends: that day's midnight, or
         the next working day's when ``day`` is closed (Civil Procedure Law Art. 444)."""
         while not self.is_working_day(day):
             day += _DAY
-        return _day_start(day + _DAY)
+        return day_start(day + _DAY)
 
     def elapsed(self, start: datetime, end: datetime) -> float:
         """Working days (with fractions) between two instants; 0 if ``end`` is not after ``start``."""
-        start, end = _utc(start), _utc(end)
+        start, end = as_utc(start), as_utc(end)
         if end <= start:
             return 0.0
         day = start.astimezone(TEHRAN).date()
@@ -188,7 +176,7 @@ class WorkingCalendar:
         fraction = 0.0
         while day <= last:
             if self.is_working_day(day):
-                begin, finish = _day_start(day), _day_start(day + _DAY)
+                begin, finish = day_start(day), day_start(day + _DAY)
                 lo, hi = max(begin, start), min(finish, end)
                 if lo == begin and hi == finish:
                     whole += 1
