@@ -266,6 +266,17 @@ async def test_a_list_filter_that_is_no_name_is_invalid_and_never_reaches_the_da
     assert [violation.field for violation in raised.value.violations] == [field]
 
 
+@pytest.mark.parametrize("field", ["created_from", "created_to"])
+@pytest.mark.parametrize("seconds", [2**62, -(2**62), 253402300800])
+async def test_a_list_bound_protobuf_cannot_read_as_a_date_is_invalid(engine, field, seconds):
+    """A gRPC caller may send any seconds; reading them as a date raised a ValueError, an internal error."""
+    request = case_pb2.ListCasesRequest()
+    getattr(request, field).seconds = seconds
+    with pytest.raises(InvalidArgument) as raised:
+        await engine.list(CLERK, request)
+    assert [violation.field for violation in raised.value.violations] == [field]
+
+
 async def test_sla_warning_breach_and_escalation_across_a_weekend(engine, clock):
     # Submitted Wednesday 2026-04-22 09:00 Tehran with a 2-day SLA: by the day rule the 2 days are
     # Thursday and Friday; Friday is closed, so the limit ends with Saturday (Sunday 00:00 Tehran,

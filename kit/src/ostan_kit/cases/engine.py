@@ -61,7 +61,14 @@ from ostan_kit.processes.definitions import (
     ProcessDefinition,
     check_guards,
 )
-from ostan_kit.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from ostan_kit.runtime.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    instant_field,
+)
 from ostan_kit.runtime.registry import SERVICES
 from ostan_kit.security.actors import APPLICANT, Actor
 from ostan_kit.text.persian import jalali_year, normalise
@@ -300,10 +307,10 @@ class CaseEngine:
                 query = query.where(column == value)
         if request.code:
             query = query.where(CaseRow.code.startswith(normalise(request.code).upper(), autoescape=True))
-        if request.HasField("created_from"):
-            query = query.where(CaseRow.created_at >= request.created_from.ToDatetime(UTC))
-        if request.HasField("created_to"):
-            query = query.where(CaseRow.created_at < request.created_to.ToDatetime(UTC))
+        if (created_from := instant_field(request, "created_from")) is not None:
+            query = query.where(CaseRow.created_at >= created_from)
+        if (created_to := instant_field(request, "created_to")) is not None:
+            query = query.where(CaseRow.created_at < created_to)
         # The inbox order: the nearest deadline first, cases without one after, oldest first.
         query = query.order_by(
             CaseRow.state_due_at.is_(None), CaseRow.state_due_at, CaseRow.created_at, CaseRow.id

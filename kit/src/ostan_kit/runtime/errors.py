@@ -10,10 +10,12 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -49,6 +51,17 @@ class ServiceError(Exception):
 
 class InvalidArgument(ServiceError):
     code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+def instant_field(request: Message, field: str) -> datetime | None:
+    """The request's Timestamp ``field`` as a UTC datetime (None when unset), or InvalidArgument
+    naming it: protobuf refuses seconds outside the years 1 to 9999."""
+    if not request.HasField(field):
+        return None
+    try:
+        return getattr(request, field).ToDatetime(UTC)
+    except ValueError as error:
+        raise InvalidArgument(f"bad {field}", [FieldViolation(field, str(error))]) from None
 
 
 class NotFound(ServiceError):

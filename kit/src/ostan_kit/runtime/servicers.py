@@ -8,7 +8,6 @@ import contextvars
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import UTC
 
 import grpc
 from google.protobuf import json_format
@@ -41,6 +40,7 @@ from ostan_kit.runtime.errors import (
     InvalidArgument,
     NotFound,
     Unauthenticated,
+    instant_field,
     rpc_method,
     to_status,
 )
@@ -281,8 +281,7 @@ class CaseStatsServicer(stats_pb2_grpc.CaseStatsServiceServicer):
     @rpc_method
     async def GetCaseStats(self, request, context):  # noqa: N802
         offices = figures.visible_offices(actor_of(context), sorted(self.engine.offices), request.office)
-        started_from = request.started_from.ToDatetime(UTC) if request.HasField("started_from") else None
-        started_to = request.started_to.ToDatetime(UTC) if request.HasField("started_to") else None
+        started_from, started_to = instant_field(request, "started_from"), instant_field(request, "started_to")
         return stats_pb2.GetCaseStatsResponse(
             service=self.engine.service,
             processes=await figures.case_stats(self.engine.database, offices, started_from, started_to),
